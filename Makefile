@@ -1,0 +1,37 @@
+# gme_data: two entry points (see README). Each does its own set-up.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export GME_DATA_HOME ?= $(CURDIR)/var
+export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export GME_DATA_REPORTS_PORT ?= 3001
+export GME_DATA_REPORTS_URL ?= http://127.0.0.1:$(GME_DATA_REPORTS_PORT)
+
+.PHONY: setup demo materialize ui test lint bench clean
+
+setup:
+	bash scripts/setup.sh
+
+## Install, materialize the whole asset graph on the bundled sample (offline), then open the Dagster UI.
+demo: setup materialize ui
+
+materialize:
+	$(PY) -m dagster_project.demo
+
+ui:
+	@echo "Dagster UI on http://127.0.0.1:$${GME_DATA_UI_PORT:-3000}, quality reports on $(GME_DATA_REPORTS_URL) (Ctrl-C stops both)"
+	$(PY) -m dagster_project.report_server --port $(GME_DATA_REPORTS_PORT) & trap "kill $$!" EXIT; \
+	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $${GME_DATA_UI_PORT:-3000} -w workspace.yaml
+
+## Install and run the whole test suite (what CI runs).
+test: setup
+	bash scripts/test.sh
+
+lint:
+	$(VENV)/bin/ruff check gme_data assets dagster_project quality tests benchmarks
+
+clean:
+	rm -rf var

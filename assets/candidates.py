@@ -1,0 +1,69 @@
+"""``candidates``: clean, dedup, domain-classify and balance one shard's paragraphs."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.common import OWNERS, as_json, finish_stage, gallery_md, gate_spec, md_table
+from dagster_project.partitions import source_shards
+from dagster_project.resources import LineageResource, WorkbenchResource
+from gme_data.candidates import DOMAINS, CandidatesConfig, build_candidates
+
+
+class CandidatesAssetConfig(dg.Config):
+    confidence_threshold: float = Field(default=0.5, description="Keep paragraphs whose domain confidence >= this")
+    phash_distance: int = Field(default=6, description="Images within this pHash Hamming distance are duplicates")
+    max_per_domain: int = Field(default=0, description="Cap per domain for balance (0 = the library's default)")
+    min_rows: int = Field(default=1, description="Gate: fewest candidates a shard may yield")
+    max_rows: int = Field(default=5_000_000, description="Gate: most candidates a shard may yield")
+    min_text_chars: int = Field(default=20, description="Gate: shortest paragraph")
+    max_text_chars: int = Field(default=20_000, description="Gate: longest paragraph")
+    max_domain_kl: float = Field(default=0.5, description="Gate: KL(domain distribution || uniform) bound")
+
+
+def _domain_partition(df: pd.DataFrame) -> dict:
+    present = sorted(df["domain"].dropna().unique().tolist()) if len(df) else list(DOMAINS)
+    return {"values": present, "weights": [1.0 / len(present)] * len(present)}
+
+
+@dg.asset(
+    partitions_def=source_shards,
+    group_name="synthesis",
+    owners=OWNERS,
+    tags={"stage": "candidates"},
+    kinds={"python", "parquet"},
+    check_specs=[gate_spec("candidates", "schema, nulls, lengths, 15 domains, confidence, uniqueness, "
+                                         "domain balance (KL), row-count bounds")],
+    description=(
+        "Candidate paragraphs (with their images): normalised text, exact-text and perceptual-hash "
+        "dedup, zero-shot domain classification into GME's 15 domains (sentence-transformers; kept "
+        "at confidence >= threshold), balanced across domains."
+    ),
+)
+def candidates(
+    context: dg.AssetExecutionContext,
+    config: CandidatesAssetConfig,
+    raw_corpus: pd.DataFrame,
+    workbench: WorkbenchResource,
+    lineage: LineageResource,
+):
+    cfg_kwargs = {"threshold": config.confidence_threshold, "phash_distance": config.phash_distance}
+    if config.max_per_domain:
+        cfg_kwargs["max_per_domain"] = config.max_per_domain
+    df, output, report = build_candidates(raw_corpus, CandidatesConfig(**cfg_kwargs))
+    counts = df["domain"].value_counts().rename_axis("domain").reset_index(name="n") if len(df) else None
+    metadata = {
+        "domain_counts": dg.MetadataValue.md(md_table(counts) if counts is not None else "_none_"),
+        "report": as_json(report),
+        "gallery": dg.MetadataValue.md(gallery_md(df.to_dict("records"), "image", "title")),
+    }
+    yield from finish_stage(
+        context, "candidates", df, output, lineage, workbench,
+        gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
+                     "min_text_chars": config.min_text_chars, "max_text_chars": config.max_text_chars,
+                     "domains": list(DOMAINS), "min_confidence": config.confidence_threshold,
+                     "domain_partition": _domain_partition(df), "max_domain_kl": config.max_domain_kl},
+        metadata=metadata, report_extra=report,
+    )

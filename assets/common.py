@@ -1,0 +1,139 @@
+"""What every stage does after its library call: lineage, quality gate, report, metadata."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from dagster_project.report_server import report_url
+from gme_data.lineage import StageOutput, trace_sql
+from quality.gates import GateResult, run_gate
+from quality.report import render_markdown, write_report
+
+GATE = "quality_gate"
+OWNERS = ["team:gme-data"]
+
+
+def gate_spec(asset_name: str, description: str) -> dg.AssetCheckSpec:
+    """The blocking check every asset carries: its Great Expectations suite."""
+    return dg.AssetCheckSpec(GATE, asset=asset_name, blocking=True,
+                             description=f"Great Expectations suite quality/suites/{asset_name}.json: {description}")
+
+
+def md_table(df: pd.DataFrame, max_rows: int = 20, max_chars: int = 80) -> str:
+    """A small DataFrame as markdown (long cells cut)."""
+    if df.empty:
+        return "_(empty)_"
+    view = df.head(max_rows).copy()
+    for c in view.columns:
+        view[c] = view[c].map(lambda v: (str(v)[: max_chars - 3] + "...") if len(str(v)) > max_chars else str(v))
+    header = "| " + " | ".join(map(str, view.columns)) + " |\n|" + "---|" * len(view.columns) + "\n"
+    body = "\n".join("| " + " | ".join(s.replace("|", "\\|").replace("\n", " ") for s in row) + " |"
+                     for row in view.astype(str).values.tolist())
+    return header + body
+
+
+def drops_table(output: StageOutput) -> str:
+    counts = output.drop_counts()
+    if not counts:
+        return "_nothing dropped_"
+    return md_table(pd.DataFrame({"reason": list(counts), "dropped": list(counts.values())}))
+
+
+def thumbnail_data_url(path: str | None, size: int = 96) -> str | None:
+    """A small inline JPEG of an image file, for galleries in the UI."""
+    if not path or not Path(path).is_file():
+        return None
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((size, size))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def gallery_md(rows: list[dict[str, Any]], image_key: str, text_key: str, limit: int = 8) -> str:
+    """Markdown gallery: inline thumbnails beside their text."""
+    lines = ["| image | text |", "|---|---|"]
+    for r in rows[:limit]:
+        url = thumbnail_data_url(r.get(image_key))
+        img = f"![img]({url})" if url else "—"
+        txt = str(r.get(text_key) or "").replace("|", "\\|").replace("\n", " ")[:160]
+        lines.append(f"| {img} | {txt} |")
+    return "\n".join(lines)
+
+
+def finish_stage(
+    context: dg.AssetExecutionContext,
+    asset_name: str,
+    df: pd.DataFrame,
+    output: StageOutput,
+    lineage: Any,
+    workbench: Any,
+    gate_params: dict[str, Any],
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    metadata: dict[str, Any] | None = None,
+    report_extra: dict[str, Any] | None = None,
+    value: Any = None,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Write lineage, run the gate, render the report, then yield the output and the check result."""
+    partition = context.partition_key if context.has_partition_key else None
+    run_id = context.run_id
+    store = lineage.store()
+    counts = store.write_stage(asset_name, partition, run_id, output,
+                               metadata={k: v for k, v in (report_extra or {}).items()})
+    gate_df = derive(df.copy()) if derive is not None else df
+    result: GateResult = run_gate(gate_df, asset_name, gate_params)
+    report = write_report(result, df, workbench.reports_dir(), asset_name, run_id, partition, report_extra)
+    example_id = next((r.record_id for r in output.records if r.status == "kept"), None)
+    md: dict[str, Any] = {
+        "dagster/row_count": len(df),
+        "records_kept": counts["n_kept"],
+        "records_dropped": counts["n_dropped"],
+        "drops_by_reason": dg.MetadataValue.md(drops_table(output)),
+        "quality_report": dg.MetadataValue.url(report_url(report)),
+        "quality_gate": dg.MetadataValue.text(result.headline()),
+        "lineage_store": dg.MetadataValue.path(str(store.path)),
+        "lineage_drops_query": dg.MetadataValue.md(
+            f"```sql\nSELECT reason, count(*) FROM records WHERE asset_key = '{asset_name}' "
+            f"AND partition = '{partition or '__all__'}' AND status = 'dropped' GROUP BY 1 ORDER BY 2 DESC;\n```"
+        ),
+        "preview": dg.MetadataValue.md(md_table(df.drop(columns=[c for c in df.columns if c.startswith("_")]))),
+    }
+    if example_id:
+        md["lineage_trace_example"] = dg.MetadataValue.md(
+            f"Where did `{example_id}` come from?\n```sql\n{trace_sql(example_id)}\n```")
+    md.update(metadata or {})
+    yield dg.Output(df if value is None else value, metadata=md)
+    check_md: dict[str, Any] = {
+        "expectations": dg.MetadataValue.md(render_markdown(result)),
+        "failed_expectations": len(result.failed),
+        "evaluated_expectations": len(result.outcomes),
+        "rows_validated": result.n_rows,
+        "quality_report": dg.MetadataValue.url(report_url(report)),
+        "quality_reports_of_run": dg.MetadataValue.url(report_url(report.parent / "index.html")),
+    }
+    for o in result.failed[:10]:
+        check_md[f"failed: {o.expectation} {o.column or ''}".strip()] = dg.MetadataValue.json(
+            {"unexpected_count": o.unexpected_count, "unexpected_percent": o.unexpected_percent,
+             "observed": o.observed_value, "examples": o.examples, "error": o.error}
+        )
+    if not result.success:
+        context.log.error(f"quality gate failed for {asset_name}[{partition or '-'}]: {result.headline()}")
+    yield dg.AssetCheckResult(
+        check_name=GATE, passed=result.success, severity=dg.AssetCheckSeverity.ERROR,
+        metadata=check_md, description=result.headline()[:1000],
+    )
+
+
+def as_json(obj: Any) -> dg.MetadataValue:
+    return dg.MetadataValue.json(json.loads(json.dumps(obj, default=str)))

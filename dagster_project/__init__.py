@@ -1,0 +1,1 @@
+"""The Dagster project: Definitions, resources, IO manager, partitions, jobs, sensors, schedules."""

@@ -1,0 +1,52 @@
+"""The code location: every asset, check, resource, job, sensor and schedule of gme_data."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from assets import candidates as candidates_module
+from assets import raw_corpus as raw_corpus_module
+from dagster_project.catalog import SourceCatalogResource
+from dagster_project.io_manager import ParquetIOManager
+from dagster_project.jobs import (
+    evaluation_job,
+    evaluation_schedule,
+    inbox_sensor,
+    mine_train_job,
+    register_shards,
+    synthesis_job,
+    training_eval_job,
+)
+from dagster_project.resources import EmbedderResource, LineageResource, LLMResource, WorkbenchResource
+
+ASSET_MODULES = [raw_corpus_module, candidates_module]
+__all__ = ["defs", "register_shards"]
+
+
+def storage_url() -> str:
+    """Where asset shards live: ``GME_DATA_STORAGE_URL`` (any fsspec URL) or <GME_DATA_HOME>/storage."""
+    return os.environ.get("GME_DATA_STORAGE_URL") or os.path.join(os.environ.get("GME_DATA_HOME", "var"), "storage")
+
+
+def build_resources() -> dict:
+    return {
+        "io_manager": ParquetIOManager(base_url=storage_url()),
+        "workbench": WorkbenchResource(),
+        "lineage": LineageResource(),
+        "catalog": SourceCatalogResource(),
+        "embedder": EmbedderResource(),
+        "llm": LLMResource(),
+    }
+
+
+all_assets = dg.load_assets_from_modules(ASSET_MODULES)
+
+defs = dg.Definitions(
+    assets=all_assets,
+    jobs=[synthesis_job, training_eval_job, mine_train_job, evaluation_job],
+    sensors=[inbox_sensor],
+    schedules=[evaluation_schedule],
+    resources=build_resources(),
+)

@@ -1,0 +1,89 @@
+"""Parquet shards on local disk or object storage (any fsspec URL), one file per asset partition.
+
+DataFrames are written as ``<base>/<asset>/<partition>.parquet`` (``__all__`` when unpartitioned);
+dict outputs (e.g. a trained model's manifest) as JSON. Writes go to a temporary name and are
+renamed into place, so a killed step never leaves a half-written shard. An unpartitioned asset
+reading a partitioned one gets the concatenation of the materialized shards, DuckDB-queryable as
+``read_parquet('<base>/<asset>/*.parquet')``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import dagster as dg
+import fsspec
+import pandas as pd
+
+ALL = "__all__"
+
+
+class ParquetIOManager(dg.ConfigurableIOManager):
+    """Stores DataFrames as Parquet and dicts as JSON under ``base_url`` (a path or fsspec URL)."""
+
+    base_url: str = "var/storage"
+
+    def _fs(self) -> tuple[Any, str]:
+        fs, root = fsspec.core.url_to_fs(self.base_url)
+        return fs, root.rstrip("/")
+
+    def _path(self, asset: str, partition: str | None, ext: str) -> tuple[Any, str]:
+        fs, root = self._fs()
+        return fs, f"{root}/{asset}/{partition or ALL}.{ext}"
+
+    def shard_url(self, asset: str) -> str:
+        """A glob DuckDB can read: all shards of ``asset``."""
+        return f"{self.base_url.rstrip('/')}/{asset}/*.parquet"
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        asset = context.asset_key.to_user_string().replace("/", "__")
+        partition = context.partition_key if context.has_partition_key else None
+        if isinstance(obj, pd.DataFrame):
+            fs, path = self._path(asset, partition, "parquet")
+            buf = io.BytesIO()
+            obj.reset_index(drop=True).to_parquet(buf, index=False)
+            data = buf.getvalue()
+            ext = "parquet"
+        elif isinstance(obj, dict):
+            fs, path = self._path(asset, partition, "json")
+            data = json.dumps(obj, indent=1, default=str).encode()
+            ext = "json"
+        else:
+            raise TypeError(f"ParquetIOManager stores DataFrames and dicts; {asset} returned {type(obj).__name__}")
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        tmp = path + ".tmp"
+        with fs.open(tmp, "wb") as f:
+            f.write(data)
+        fs.mv(tmp, path)
+        context.add_output_metadata({"storage_path": dg.MetadataValue.path(path), "format": ext})
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        asset = context.asset_key.to_user_string().replace("/", "__")
+        keys: list[str | None] = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
+        frames, dicts, missing = [], [], []
+        for key in keys:
+            fs, path = self._path(asset, key, "parquet")
+            if fs.exists(path):
+                with fs.open(path, "rb") as f:
+                    frames.append(pd.read_parquet(f))
+                continue
+            fs, jpath = self._path(asset, key, "json")
+            if fs.exists(jpath):
+                with fs.open(jpath, "rb") as f:
+                    dicts.append(json.loads(f.read()))
+                continue
+            missing.append(key or ALL)
+        if missing and not frames and not dicts:
+            raise FileNotFoundError(
+                f"asset {asset}: nothing materialized for partition(s) {missing} under {self.base_url}; "
+                "materialize it first"
+            )
+        if missing:
+            context.log.warning(f"asset {asset}: partitions not materialized (skipped): {missing}")
+        if dicts and not frames:
+            return dicts[0] if len(dicts) == 1 else dicts
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

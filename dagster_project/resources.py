@@ -1,0 +1,107 @@
+"""Configurable resources: workbench paths, lineage store, embedder, LLM endpoint, source catalog."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from gme_data import settings
+from gme_data.images import ImageStore
+from gme_data.lineage import LineageStore
+
+
+class WorkbenchResource(dg.ConfigurableResource):
+    """Where the workbench keeps images, reports and caches (``GME_DATA_HOME``, default ./var)."""
+
+    home: str = Field(default="", description="State folder; empty = $GME_DATA_HOME or ./var")
+
+    def root(self) -> Path:
+        root = Path(self.home).resolve() if self.home else settings.home()
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+    def image_store(self) -> ImageStore:
+        return ImageStore(self.root() / "images")
+
+    def reports_dir(self) -> Path:
+        return self.root() / "reports"
+
+    def cache_dir(self) -> Path:
+        return self.root() / "cache"
+
+    def path(self, *parts: str) -> Path:
+        p = self.root().joinpath(*parts)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+class LineageResource(dg.ConfigurableResource):
+    """The DuckDB lineage file every stage writes (one short transaction per asset partition)."""
+
+    path: str = Field(default="", description="DuckDB file; empty = <GME_DATA_HOME>/lineage.duckdb")
+    lock_timeout_s: float = Field(default=300.0, description="How long a writer waits for another's lock")
+
+    def store(self) -> LineageStore:
+        return LineageStore(self.path or settings.lineage_path(), lock_timeout_s=self.lock_timeout_s)
+
+
+@lru_cache(maxsize=4)
+def _load_embedder_cached(model: str, device: str, dtype: str, options: tuple) -> Any:
+    from gme_data.retrieval import load_embedder
+
+    return load_embedder(model or None, device=device or None, dtype=dtype or None, **dict(options))
+
+
+class EmbedderResource(dg.ConfigurableResource):
+    """The embedder every retrieval-based stage uses (offline default unless ``model`` is set)."""
+
+    model: str = Field(default="", description="'' = offline default; 'gme-2b', 'gme-7b' or a local path")
+    device: str = Field(default="", description="'' = cuda when available, else cpu")
+    dtype: str = Field(default="", description="'' = bf16 on CUDA, fp32 on CPU; or fp32/bf16/fp16")
+    position_mode: str = Field(default="reference", description="GME positions: 'reference' or 'mrope'")
+    batch_size: int = Field(default=16, description="Items per forward pass")
+
+    def load(self) -> Any:
+        opts: tuple = ()
+        if self.model and not self.model.startswith("offline"):
+            opts = (("position_mode", self.position_mode),)
+        return _load_embedder_cached(self.model, self.device, self.dtype, opts)
+
+
+class LLMResource(dg.ConfigurableResource):
+    """The query generator: deterministic offline rules, or any OpenAI-compatible chat endpoint."""
+
+    backend: str = Field(default="", description="'offline' (rules, no endpoint) or 'openai'; '' = $GME_DATA_LLM_BACKEND or offline")
+    base_url: str = Field(default="", description="e.g. http://localhost:8000/v1 (vLLM); '' = $GME_DATA_LLM_BASE_URL")
+    model: str = Field(default="", description="Model served by the endpoint; '' = $GME_DATA_LLM_MODEL")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the API key")
+    styles: str = Field(default="t2t,t2i,fused", description="Query styles to generate (comma-separated)")
+    temperature: float = Field(default=0.2)
+    max_tokens: int = Field(default=256)
+    seed: int = Field(default=0, description="Sampling seed (retries use seed + attempt); negative = none")
+    send_images: bool = Field(default=True, description="Send the paragraph's image (data URL) to an MLLM")
+    timeout_s: float = Field(default=60.0)
+    concurrency: int = Field(default=4, description="Requests in flight at once")
+    requests_per_minute: float = Field(default=0.0, description="Rate limit (0 = none)")
+    max_http_retries: int = Field(default=5, description="Retries on 429/5xx/timeouts, with backoff")
+    max_invalid_retries: int = Field(default=2, description="Retries on invalid/refused JSON answers")
+    price_prompt_per_1k: float = Field(default=0.0, description="Cost accounting: price per 1k prompt tokens")
+    price_completion_per_1k: float = Field(default=0.0, description="Price per 1k completion tokens")
+    expected_language: str = Field(default="en", description="Language gate for generated queries")
+
+    def generation_config(self, cache_path: str = "") -> Any:
+        from gme_data.generation import GenerationConfig
+
+        fields = self.model_dump()
+        key_env = fields.pop("api_key_env")
+        overrides = {k: v for k, v in fields.items() if v != ""}
+        overrides["cache_path"] = cache_path
+        api_key = os.environ.get(key_env, "")
+        if api_key:
+            overrides["api_key"] = api_key
+        return GenerationConfig.from_env(**overrides)

@@ -1,0 +1,20 @@
+"""gme_data: a data-synthesis workbench for GME-style universal multimodal retrieval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gme_data.errors import GmeDataError, InvalidInputError, InvalidItemError, SourceError
+from gme_data.records import COMBINATIONS, Item, Sample
+
+__all__ = ["COMBINATIONS", "GmeDataError", "InvalidInputError", "InvalidItemError", "Item", "Sample",
+           "SourceError", "load_embedder"]
+__version__ = "0.1.0"
+
+
+def load_embedder(name_or_path: str | None = None, device: str | None = None, dtype: Any = None,
+                  **options: Any):
+    """Load an embedder (see :mod:`gme_data.retrieval`); no argument gives the offline default."""
+    from gme_data.retrieval import load_embedder as _load
+
+    return _load(name_or_path, device=device, dtype=dtype, **options)

@@ -1,0 +1,164 @@
+"""The ``gme-data`` command line.
+
+Subcommands register themselves in :data:`COMMANDS` (name -> (add_arguments, run)); ``main`` builds
+one argparse parser from them, so new subcommands are one function pair each.
+
+``gme-data eval``::
+
+    gme-data eval --model M --data DIR --out OUT                 # one dataset in the local layout
+    gme-data eval --model M --suite local|umrb|umrb-partial --out OUT
+    gme-data eval --model M --tasks T->I IT->T --out OUT          # UMRB datasets of those tasks
+    gme-data eval --list [--suite NAME]                           # print the registry
+
+``--model`` goes to :func:`gme_data.load_embedder` ("" or "default" = the offline default). OUT gets
+``results.json`` (metric means keyed by metric name, e.g. ``ndcg@10``, ``recall@5``, then per task,
+category and dataset), ``report.md`` and ``scores.png``; ``--db`` adds a DuckDB table. Exit status:
+0 when every selected dataset was evaluated, 1 when some were unavailable (reported), 2 on usage
+errors or when nothing could be evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from gme_data.errors import GmeDataError, InvalidInputError
+
+AddArgs = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+
+
+def _split(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="default",
+                   help="embedder for gme_data.load_embedder ('' or 'default' = offline default)")
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="option for load_embedder, e.g. ocr=false or position_mode=mrope (repeatable; "
+                        "values parsed as JSON when possible)")
+    sel = p.add_argument_group("datasets (one of)")
+    sel.add_argument("--data", action="append", metavar="DIR", help="a dataset in the local layout (repeatable)")
+    sel.add_argument("--suite", help="umrb | umrb-partial | local")
+    sel.add_argument("--tasks", nargs="+", metavar="TASK", help="e.g. T->T T->I IT->T (or t2i, it2t; commas ok)")
+    sel.add_argument("--categories", nargs="+", metavar="CAT", help="single-modal, cross-modal, fused-modal, visual-document")
+    sel.add_argument("--datasets", nargs="+", metavar="SLUG", help="registry slugs, e.g. scifact mscoco_t2i")
+    p.add_argument("--out", help="output folder (results.json, report.md, scores.png, datasets/)")
+    p.add_argument("--data-root", help="folder holding local copies DATA_ROOT/<slug> (default $GME_DATA_UMRB_ROOT "
+                                       "or <home>/umrb); the local suite is built in DATA_ROOT/local")
+    p.add_argument("--cache-dir", help="corpus-embedding cache (default <home>/cache/eval)")
+    p.add_argument("--db", help="also write the results to this DuckDB file (table umrb_results)")
+    p.add_argument("--compare", nargs="+", default=[], metavar="RUN_OR_MODEL",
+                   help="earlier results.json / run folder, or another model to evaluate, shown side by side")
+    p.add_argument("--label", nargs="+", help="display names for the run (and the compared runs)")
+    p.add_argument("--metrics", nargs="+", help="metrics to compute (default: ndcg@5/10, recall@1/5/10/100, "
+                                                "hit@1/5/10, mrr@10, map@10, precision@1/5)")
+    p.add_argument("--top-k", type=int, default=100, help="candidates retrieved per query (default 100)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", help="cpu | cuda | cuda:N (default: cuda when available)")
+    p.add_argument("--no-resume", action="store_true", help="re-evaluate datasets that already have results")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first unavailable dataset")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--list", action="store_true", help="list the registry (or --suite) and exit")
+
+
+def _options(pairs: Sequence[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--model-option expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _list(args: argparse.Namespace) -> int:
+    from gme_data.evaluation.registry import PARTIAL, select
+
+    specs = select(args.suite, tasks=_split(args.tasks), categories=_split(args.categories),
+                   names=_split(args.datasets))
+    print(f"{'slug':28} {'task':7} {'category':13} {'metric':10} {'partial':7} source")
+    for s in specs:
+        print(f"{s.slug:28} {s.task:7} {s.category:13} {s.metric:10} {'yes' if s.slug in PARTIAL else '':7} "
+              f"{s.source}:{s.hub_id or '-'}")
+    print(f"{len(specs)} dataset(s)")
+    return 0
+
+
+def _eval_run(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list(args)
+    if not args.out:
+        print("gme-data eval: --out is required", file=sys.stderr)
+        return 2
+    from gme_data.evaluation import metrics as M
+    from gme_data.evaluation.umrb_eval import umrb_eval
+
+    result, paths = umrb_eval(
+        args.model, args.out, suite=args.suite, tasks=_split(args.tasks), categories=_split(args.categories),
+        datasets=_split(args.datasets), data_dirs=args.data, data_root=args.data_root, cache_dir=args.cache_dir,
+        db_path=args.db, compare=args.compare, labels=args.label,
+        metrics=_split(args.metrics) or M.DEFAULT_METRICS, top_k=args.top_k, batch_size=args.batch_size,
+        device=args.device, resume=not args.no_resume, show_progress=not args.quiet,
+        on_error="raise" if args.fail_fast else "skip", embedder_options=_options(args.model_option))
+    print(f"model {result.model} on {result.suite}: {len(result.datasets)} dataset(s), "
+          f"average {result.overall:.2f}" if result.datasets else f"model {result.model}: nothing evaluated")
+    for task, score in result.tasks.items():
+        print(f"  {task:7} {score:6.2f}")
+    for slug, reason in result.failed.items():
+        print(f"  unavailable: {slug}: {reason}", file=sys.stderr)
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    if not result.datasets:
+        return 2
+    return 1 if result.failed else 0
+
+
+#: name -> (add_arguments, run, help)
+COMMANDS: dict[str, tuple[AddArgs, Run, str]] = {
+    "eval": (_eval_args, _eval_run, "evaluate an embedder on UMRB datasets, the local suite or a local dataset"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gme-data", description="GME-style data-synthesis workbench")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (add_args, _run, help_text) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``gme-data``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command][1](args)
+    except GmeDataError as exc:
+        print(f"gme-data {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print("interrupted; finished datasets are kept and skipped on the next run", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["COMMANDS", "build_parser", "main"]

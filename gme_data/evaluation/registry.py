@@ -1,0 +1,331 @@
+"""The UMRB registry: all 47 datasets of GME's Universal Multimodal Retrieval Benchmark.
+
+Each :class:`DatasetSpec` says what a dataset is (category, task, query/candidate modality), how it
+is scored (``metric`` as the paper prints it, ``metric_key`` as :mod:`gme_data.evaluation.metrics`
+computes it), which instruction its queries carry and where it comes from (BEIR and ViDoRe on the
+Hugging Face hub, M-BEIR files from ``TIGER-Lab/M-BEIR``, or the local layout).
+
+Recall in UMRB: the M-BEIR-style tasks (everything scored "Recall@k" in the paper) follow UniIR,
+whose ``Recall@k`` is a hit rate (1 if any relevant candidate is in the top k). Those specs therefore
+use ``metric_key="hit@k"``. pytrec_eval's ``recall@k`` (fraction of the relevant candidates that are
+retrieved) is computed and reported too; the two agree whenever a query has exactly one positive.
+
+Categories follow the UMRB table: ``single-modal`` (T->T, I->I), ``cross-modal`` (T->I, T->VD, I->T)
+and ``fused-modal`` (T->IT, IT->T, IT->I, IT->IT). ``visual-document`` is accepted in selections as
+an alias for the T->VD task (ViDoRe), which the table files under cross-modal.
+
+Presets: ``umrb`` (all 47), ``umrb-partial`` (:data:`PARTIAL`: 18 datasets, 38%, covering every
+task and category; GME's own partial list is not published, this subset is ours: the small-corpus
+members of each task) and ``local`` (:mod:`gme_data.evaluation.local_suite`, built offline from
+bundled data; not part of UMRB).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gme_data.evaluation.errors import UnknownDatasetError
+
+CATEGORIES: tuple[str, ...] = ("single-modal", "cross-modal", "fused-modal")
+TASKS: tuple[str, ...] = ("T->T", "I->I", "T->I", "T->VD", "I->T", "T->IT", "IT->T", "IT->I", "IT->IT")
+TASK_CATEGORY: dict[str, str] = {
+    "T->T": "single-modal", "I->I": "single-modal",
+    "T->I": "cross-modal", "T->VD": "cross-modal", "I->T": "cross-modal",
+    "T->IT": "fused-modal", "IT->T": "fused-modal", "IT->I": "fused-modal", "IT->IT": "fused-modal",
+}
+#: Category aliases accepted by :func:`select` (-> the tasks they stand for).
+CATEGORY_ALIASES: dict[str, tuple[str, ...]] = {
+    "single": ("T->T", "I->I"), "cross": ("T->I", "T->VD", "I->T"),
+    "fused": ("T->IT", "IT->T", "IT->I", "IT->IT"), "visual-document": ("T->VD",), "vd": ("T->VD",),
+}
+_MODALITY = {"T": "text", "I": "image", "IT": "fused", "VD": "image"}
+#: Where queries/candidates of a task come from in a UMRB query/candidate pair.
+SOURCE_KINDS = ("beir", "mbeir", "vidore", "local", "local-suite")
+
+_CQA_SUBFORUMS = ("android", "english", "gaming", "gis", "mathematica", "physics", "programmers", "stats",
+                  "tex", "unix", "webmasters", "wordpress")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One evaluation dataset: identity, task, scoring and source."""
+
+    slug: str
+    name: str
+    task: str
+    metric: str
+    source: str
+    hub_id: str | None = None
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    note: str = ""
+    instruction_override: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"{self.slug}: unknown task {self.task!r}")
+        if self.source not in SOURCE_KINDS:
+            raise ValueError(f"{self.slug}: unknown source {self.source!r}")
+
+    @property
+    def category(self) -> str:
+        return TASK_CATEGORY[self.task]
+
+    @property
+    def query_modality(self) -> str:
+        return _MODALITY[self.task.split("->")[0]]
+
+    @property
+    def candidate_modality(self) -> str:
+        return _MODALITY[self.task.split("->")[1]]
+
+    @property
+    def metric_key(self) -> str:
+        """The metric computed for the headline score (Recall@k of UniIR-style tasks -> ``hit@k``)."""
+        kind, k = self.metric.lower().split("@")
+        return f"{'hit' if kind == 'recall' else kind}@{k}"
+
+    @property
+    def instruction(self) -> str:
+        """The query instruction (from :mod:`gme_data.retrieval.instructions` when it knows the slug)."""
+        if self.instruction_override:
+            return self.instruction_override
+        return instruction_for(self.slug, self.task)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"slug": self.slug, "name": self.name, "category": self.category, "task": self.task,
+                "query_modality": self.query_modality, "candidate_modality": self.candidate_modality,
+                "metric": self.metric, "metric_key": self.metric_key, "source": self.source,
+                "hub_id": self.hub_id, "instruction": self.instruction, "partial": self.slug in PARTIAL,
+                "note": self.note}
+
+
+def instruction_for(slug: str, task: str) -> str:
+    """Query instruction for ``slug``: the retrieval package's table, else its per-task default."""
+    try:
+        from gme_data.retrieval import instructions as _ins
+    except ImportError:  # pragma: no cover - retrieval package absent
+        return _FALLBACK_INSTRUCTIONS[task]
+    if slug in getattr(_ins, "INSTRUCTIONS", {}):
+        return _ins.INSTRUCTIONS[slug]
+    defaults = getattr(_ins, "DEFAULT_INSTRUCTIONS", {})
+    return defaults.get(task, _FALLBACK_INSTRUCTIONS[task])
+
+
+_FALLBACK_INSTRUCTIONS = {
+    "T->T": "Given a query, retrieve relevant passages that answer the query.",
+    "I->I": "Find an image that looks similar to the given image.",
+    "T->I": "Find an image that matches the given text.",
+    "T->VD": "Find a screenshot of a document page that answers the user's question.",
+    "I->T": "Find a text that describes the given image.",
+    "T->IT": "Find an image with a description that matches the given text.",
+    "IT->T": "Find a text that answers the question about the given image.",
+    "IT->I": "Find an image that matches the given image and text.",
+    "IT->IT": "Find an image with a description that answers the question about the given image.",
+}
+
+
+def _beir(slug: str, name: str, hub: str, split: str = "test", **opts: Any) -> DatasetSpec:
+    return DatasetSpec(slug, name, "T->T", "NDCG@10", "beir", hub,
+                       {"qrels_repo": f"{hub}-qrels", "split": split, **opts})
+
+
+def _mbeir(slug: str, name: str, task: str, metric: str, mbeir_name: str, task_id: int,
+           pool_suffix: str = "") -> DatasetSpec:
+    stem = f"mbeir_{mbeir_name}_task{task_id}"
+    return DatasetSpec(slug, name, task, metric, "mbeir", "TIGER-Lab/M-BEIR", {
+        "queries": f"query/test/{stem}_test.jsonl",
+        "pool": f"cand_pool/local/{stem}{pool_suffix}_cand_pool.jsonl",
+        "qrels": f"qrels/test/{stem}_test_qrels.txt",
+    }, note=f"M-BEIR {stem} (local pool)")
+
+
+def _vidore(slug: str, name: str, hub: str) -> DatasetSpec:
+    return DatasetSpec(slug, name, "T->VD", "NDCG@5", "vidore", hub, {"split": "test"}, note="ViDoRe v1")
+
+
+def _local(slug: str, name: str, task: str, metric: str, note: str) -> DatasetSpec:
+    return DatasetSpec(slug, name, task, metric, "local", None, {}, note=note)
+
+
+_UMRB_STYLE = "UMRB-style conversion with no public hub copy known to gme_data: provide it in the local layout"
+
+UMRB: tuple[DatasetSpec, ...] = (
+    # ---- single-modal: T->T (BEIR, NDCG@10) + WebQA text part (Recall@5)
+    _beir("arguana", "ArguAna", "BeIR/arguana"),
+    _beir("climate_fever", "Climate-FEVER", "BeIR/climate-fever"),
+    DatasetSpec("cqadupstack", "CQADupStack", "T->T", "NDCG@10", "beir", "mteb/cqadupstack",
+                {"subsets": [f"mteb/cqadupstack-{s}" for s in _CQA_SUBFORUMS], "qrels_in_repo": True,
+                 "split": "test"},
+                note="mean over the 12 StackExchange subforums, as BEIR reports it"),
+    _beir("dbpedia", "DBPedia", "BeIR/dbpedia-entity"),
+    _beir("fever", "FEVER", "BeIR/fever"),
+    _beir("fiqa", "FiQA2018", "BeIR/fiqa"),
+    _beir("hotpotqa", "HotpotQA", "BeIR/hotpotqa"),
+    _beir("msmarco", "MSMARCO", "BeIR/msmarco", split="dev"),
+    _beir("nfcorpus", "NFCorpus", "BeIR/nfcorpus"),
+    _beir("nq", "NQ", "BeIR/nq"),
+    _beir("quora", "Quora", "BeIR/quora"),
+    _beir("scidocs", "SCIDOCS", "BeIR/scidocs"),
+    _beir("scifact", "SciFact", "BeIR/scifact"),
+    _beir("touche2020", "Touche2020", "BeIR/webis-touche2020"),
+    _beir("trec_covid", "TREC-COVID", "BeIR/trec-covid"),
+    _mbeir("webqa_t2t", "WebQA", "T->T", "Recall@5", "webqa", 1),
+    # ---- single-modal: I->I
+    _mbeir("nights", "NIGHTS", "I->I", "Recall@5", "nights", 4),
+    # ---- cross-modal: T->I
+    _mbeir("visualnews_t2i", "VisualNews", "T->I", "Recall@5", "visualnews", 0),
+    _mbeir("mscoco_t2i", "MSCOCO", "T->I", "Recall@5", "mscoco", 0, pool_suffix="_test"),
+    _local("flickr30k_t2i", "Flickr30k", "T->I", "Recall@5",
+           "Flickr30k 1K test split (Karpathy); " + _UMRB_STYLE),
+    _mbeir("fashion200k_t2i", "Fashion200K", "T->I", "Recall@10", "fashion200k", 0),
+    # ---- cross-modal: T->VD (ViDoRe v1, NDCG@5)
+    _vidore("vidore_tatdqa", "TAT-DQA", "vidore/tatdqa_test"),
+    _vidore("vidore_arxivqa", "ArxivQA", "vidore/arxivqa_test_subsampled"),
+    _vidore("vidore_docvqa", "DocVQA", "vidore/docvqa_test_subsampled"),
+    _vidore("vidore_infovqa", "InfoVQA", "vidore/infovqa_test_subsampled"),
+    _vidore("vidore_shift_project", "Shift Project", "vidore/shiftproject_test"),
+    _vidore("vidore_ai", "AI", "vidore/syntheticDocQA_artificial_intelligence_test"),
+    _vidore("vidore_government_reports", "Government Reports", "vidore/syntheticDocQA_government_reports_test"),
+    _vidore("vidore_healthcare", "Healthcare", "vidore/syntheticDocQA_healthcare_industry_test"),
+    _vidore("vidore_energy", "Energy", "vidore/syntheticDocQA_energy_test"),
+    _vidore("vidore_tabfquad", "TabFQuAD", "vidore/tabfquad_test_subsampled"),
+    # ---- cross-modal: I->T
+    _mbeir("visualnews_i2t", "VisualNews", "I->T", "Recall@5", "visualnews", 3),
+    _mbeir("mscoco_i2t", "MSCOCO", "I->T", "Recall@5", "mscoco", 3, pool_suffix="_test"),
+    _local("flickr30k_i2t", "Flickr30k", "I->T", "Recall@5",
+           "Flickr30k 1K test split (Karpathy); " + _UMRB_STYLE),
+    _mbeir("fashion200k_i2t", "Fashion200K", "I->T", "Recall@10", "fashion200k", 3),
+    # ---- fused-modal: T->IT
+    _mbeir("webqa_t2it", "WebQA", "T->IT", "Recall@5", "webqa", 2),
+    _mbeir("edis", "EDIS", "T->IT", "Recall@5", "edis", 2),
+    # ---- fused-modal: IT->T
+    _mbeir("oven_it2t", "OVEN", "IT->T", "Recall@5", "oven", 6),
+    _mbeir("infoseek_it2t", "InfoSeek", "IT->T", "Recall@5", "infoseek", 6),
+    _local("remuq", "ReMuQ", "IT->T", "Recall@5", _UMRB_STYLE),
+    _local("llava", "LLaVA", "IT->T", "Recall@5", _UMRB_STYLE),
+    _local("okvqa", "OK-VQA", "IT->T", "Recall@10", _UMRB_STYLE),
+    # ---- fused-modal: IT->I
+    _mbeir("cirr", "CIRR", "IT->I", "Recall@5", "cirr", 7),
+    _mbeir("fashioniq", "FashionIQ", "IT->I", "Recall@10", "fashioniq", 7),
+    # ---- fused-modal: IT->IT
+    _mbeir("oven_it2it", "OVEN", "IT->IT", "Recall@5", "oven", 8),
+    _local("evqa", "E-VQA", "IT->IT", "Recall@5", _UMRB_STYLE),
+    _mbeir("infoseek_it2it", "InfoSeek", "IT->IT", "Recall@5", "infoseek", 8),
+)
+
+#: UMRB-Partial (ours, documented above): 18 of 47 datasets (38%), every task and category.
+PARTIAL: tuple[str, ...] = (
+    "arguana", "nfcorpus", "scifact", "fiqa", "webqa_t2t",  # T->T
+    "nights",  # I->I
+    "mscoco_t2i", "fashion200k_t2i",  # T->I
+    "vidore_arxivqa", "vidore_docvqa", "vidore_tabfquad",  # T->VD
+    "mscoco_i2t",  # I->T
+    "webqa_t2it", "edis",  # T->IT
+    "remuq", "okvqa",  # IT->T
+    "cirr",  # IT->I
+    "oven_it2it",  # IT->IT
+)
+
+#: The offline local suite (see :mod:`gme_data.evaluation.local_suite`); not part of UMRB.
+LOCAL_SUITE: tuple[DatasetSpec, ...] = (
+    DatasetSpec("local_docs_t2t", "Docstrings", "T->T", "NDCG@10", "local-suite",
+                note="Python stdlib module summaries -> docstring bodies"),
+    DatasetSpec("local_easyvqa_i2i", "easy-VQA shapes", "I->I", "NDCG@10", "local-suite",
+                note="easy-VQA image -> images with the same shape and colour"),
+    DatasetSpec("local_easyvqa_t2i", "easy-VQA captions", "T->I", "NDCG@10", "local-suite",
+                note="colour+shape caption -> easy-VQA images"),
+    DatasetSpec("local_photos_t2i", "scikit-image photos", "T->I", "Recall@1", "local-suite",
+                note="hand-written captions -> bundled scikit-image/scikit-learn photos"),
+    DatasetSpec("local_docpages_t2vd", "Rendered pages", "T->VD", "NDCG@5", "local-suite",
+                note="module summary -> PIL-rendered docstring page"),
+    DatasetSpec("local_photos_i2t", "scikit-image photos", "I->T", "Recall@1", "local-suite",
+                note="bundled photos -> hand-written captions"),
+    DatasetSpec("local_easyvqa_it2t", "easy-VQA QA", "IT->T", "Recall@1", "local-suite",
+                note="easy-VQA image + question -> answer"),
+)
+
+REGISTRY: dict[str, DatasetSpec] = {s.slug: s for s in UMRB}
+LOCAL_REGISTRY: dict[str, DatasetSpec] = {s.slug: s for s in LOCAL_SUITE}
+PRESETS: dict[str, tuple[str, ...]] = {
+    "umrb": tuple(REGISTRY),
+    "umrb-partial": PARTIAL,
+    "local": tuple(LOCAL_REGISTRY),
+}
+_PRESET_ALIASES = {"full": "umrb", "all": "umrb", "partial": "umrb-partial", "umrb_partial": "umrb-partial"}
+
+
+def get_spec(slug: str) -> DatasetSpec:
+    """The spec of ``slug`` (UMRB or local suite); unknown slugs raise with suggestions."""
+    if slug in REGISTRY:
+        return REGISTRY[slug]
+    if slug in LOCAL_REGISTRY:
+        return LOCAL_REGISTRY[slug]
+    known = list(REGISTRY) + list(LOCAL_REGISTRY)
+    close = difflib.get_close_matches(slug, known, n=3, cutoff=0.5)
+    raise UnknownDatasetError(f"unknown dataset {slug!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+
+
+def _norm_task(task: str) -> str:
+    t = task.strip().upper().replace("→", "->").replace("2", "->").replace(" ", "")
+    t = {"T->VD": "T->VD"}.get(t, t)
+    if t not in TASKS:
+        raise UnknownDatasetError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    return t
+
+
+def _norm_category(cat: str) -> tuple[str, ...]:
+    c = cat.strip().lower().replace("_", "-")
+    if c in CATEGORIES:
+        return tuple(t for t in TASKS if TASK_CATEGORY[t] == c)
+    if c.endswith("-modal") and c[: -len("-modal")] in CATEGORY_ALIASES:
+        c = c[: -len("-modal")]
+    if c in CATEGORY_ALIASES:
+        return CATEGORY_ALIASES[c]
+    raise UnknownDatasetError(f"unknown category {cat!r}; expected one of {', '.join(CATEGORIES)} "
+                              f"(or {', '.join(CATEGORY_ALIASES)})")
+
+
+def select(preset: str | None = None, tasks: Iterable[str] | None = None,
+           categories: Iterable[str] | None = None, names: Iterable[str] | None = None) -> list[DatasetSpec]:
+    """Datasets by preset (``umrb``, ``umrb-partial``, ``local``), then filtered by task/category.
+
+    ``names`` (slugs) select datasets directly; combined with a preset they must belong to it.
+    With nothing given, all 47 UMRB datasets. Order follows the registry.
+    """
+    if preset is not None:
+        key = _PRESET_ALIASES.get(preset.lower(), preset.lower())
+        if key not in PRESETS:
+            raise UnknownDatasetError(f"unknown suite {preset!r}; expected one of {', '.join(PRESETS)}")
+        pool = [get_spec(s) for s in PRESETS[key]]
+    else:
+        pool = list(UMRB)
+    if names:
+        wanted = [get_spec(n.strip()) for n in names if n.strip()]
+        if preset is None:
+            pool = wanted
+        else:
+            outside = [w.slug for w in wanted if w not in pool]
+            if outside:
+                raise UnknownDatasetError(f"datasets not in suite {preset!r}: {', '.join(outside)}")
+            pool = [p for p in pool if p in wanted]
+    allowed: set[str] | None = None
+    if tasks:
+        allowed = {_norm_task(t) for t in tasks}
+    if categories:
+        cat_tasks = {t for c in categories for t in _norm_category(c)}
+        allowed = cat_tasks if allowed is None else allowed & cat_tasks
+    if allowed is not None:
+        pool = [p for p in pool if p.task in allowed]
+    if not pool:
+        raise UnknownDatasetError("the selection matches no dataset")
+    order = {slug: i for i, slug in enumerate([*REGISTRY, *LOCAL_REGISTRY])}
+    return sorted(dict.fromkeys(pool), key=lambda s: order[s.slug])
+
+
+def counts_by_task(specs: Iterable[DatasetSpec] = UMRB) -> dict[str, int]:
+    """Number of datasets per task (in :data:`TASKS` order, zero counts omitted)."""
+    specs = list(specs)
+    return {t: n for t in TASKS if (n := sum(s.task == t for s in specs))}

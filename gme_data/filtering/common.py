@@ -1,0 +1,83 @@
+"""Small helpers shared by ``fused_queries`` and ``filtered_samples``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gme_data.errors import InvalidInputError
+
+QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+#: Query instructions used when gme_data.retrieval.instructions is unavailable.
+_LOCAL_INSTRUCTIONS: dict[str, str] = {
+    "T->T": "Given a query, retrieve relevant passages that answer the query.",
+    "I->I": "Find an image that looks similar to the given image.",
+    "T->I": "Find an image that matches the given text.",
+    "I->T": "Find a text that describes the given image.",
+    "T->IT": "Find an image with a description that matches the given text.",
+    "IT->T": "Find a text that answers the question about the given image.",
+    "IT->I": "Find an image that matches the given image and text.",
+    "IT->IT": "Find an image with a description that answers the question about the given image.",
+}
+
+
+def default_instructions() -> dict[str, str]:
+    """Per-combination query instructions: :mod:`gme_data.retrieval.instructions` defaults if present."""
+    try:
+        from gme_data.retrieval.instructions import DEFAULT_INSTRUCTIONS
+    except ImportError:  # pragma: no cover - the retrieval package ships with gme_data
+        return dict(_LOCAL_INSTRUCTIONS)
+    return {**_LOCAL_INSTRUCTIONS, **DEFAULT_INSTRUCTIONS}
+
+
+def clean(value: Any) -> Any:
+    """None for missing table values (None, NaN, pd.NA, blank strings); the value (stripped str) otherwise."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def corpus_text(title: Any, text: Any) -> str | None:
+    """GME's corpus text: ``title + " " + text`` (the title once), or whichever exists."""
+    title, text = clean(title), clean(text)
+    if title and text and not str(text).startswith(str(title)):
+        return f"{title} {text}"
+    return text if text is not None else title
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], table: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInputError(f"{table}: expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InvalidInputError(f"{table}: missing column(s) {missing} (has {list(df.columns)})")
+
+
+def quantiles(values: Sequence[float] | np.ndarray) -> dict[str, float] | None:
+    """``{"n": ..., "mean": ..., "q0": ..., "q50": ..., "q100": ...}`` over the finite values, or None."""
+    arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        return None
+    out: dict[str, float] = {"n": int(arr.size), "mean": round(float(arr.mean()), 4)}
+    for q in QUANTILES:
+        out[f"q{int(q * 100)}"] = round(float(np.quantile(arr, q)), 4)
+    return out
+
+
+def as_list(value: Any) -> list:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return list(value)

@@ -1,0 +1,306 @@
+"""A chat client for any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, LM Studio).
+
+It adds what a data pipeline needs on top of the ``openai`` package: a response cache, a
+requests-per-minute limit shared by all threads, retries with exponential backoff on 429 / 5xx /
+timeouts (the package's own retries are disabled), structured JSON answers validated against a
+schema with a bounded budget for invalid or refused answers, and token / cost accounting.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import openai
+
+from gme_data.generation.cache import CachedResponse, ResponseCache, cache_key, prompt_hash
+from gme_data.generation.config import GenerationConfig
+from gme_data.generation.errors import GenerationError
+from gme_data.generation.prompts import PromptTemplate
+from gme_data.images import open_image
+
+#: Failure reasons a structured call can end with (also lineage drop reasons).
+INVALID_JSON = "invalid_json"
+SCHEMA_MISMATCH = "schema_mismatch"
+REFUSED = "refused"
+RETRY_BUDGET_EXHAUSTED = "retry_budget_exhausted"
+REQUEST_ERROR = "request_error"
+
+_REFUSAL = re.compile(r"^\W*(i'?m sorry|i am sorry|sorry,? but|i can(?:no|')t|i cannot|i won'?t|i'?m unable|"
+                      r"i am unable|as an ai)", re.IGNORECASE)
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+def image_data_url(path: str | Path, max_side: int = 768) -> str:
+    """The image at ``path`` as a ``data:image/jpeg;base64,...`` URL, longest side at most ``max_side``."""
+    img = open_image(path)
+    img.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=90)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def build_messages(system: str, user: str, image_url: str | None = None) -> list[dict[str, Any]]:
+    """Chat messages; with ``image_url`` the user turn is multimodal (text part + image part)."""
+    messages: list[dict[str, Any]] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    if image_url is None:
+        messages.append({"role": "user", "content": user})
+    else:
+        messages.append({"role": "user", "content": [
+            {"type": "text", "text": user},
+            {"type": "image_url", "image_url": {"url": image_url}},
+        ]})
+    return messages
+
+
+def parse_json_answer(content: str | None, refusal: str | None,
+                      schema: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None, str]:
+    """(data, failure reason, detail) for one answer: refused / invalid_json / schema_mismatch or ok."""
+    if refusal:
+        return None, REFUSED, refusal[:200]
+    text = (content or "").strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    if not text.startswith("{") and "{" in text and "}" in text:
+        text = text[text.index("{"): text.rindex("}") + 1]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if _REFUSAL.match(content or ""):
+            return None, REFUSED, (content or "")[:200]
+        return None, INVALID_JSON, f"{exc.msg} at char {exc.pos}: {(content or '')[:120]!r}"
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].path) or "<root>"
+        return None, SCHEMA_MISMATCH, f"{where}: {errors[0].message}"
+    return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}, None, ""
+
+
+@dataclass
+class Ledger:
+    """Thread-safe run accounting: requests, retries, cache hits, tokens, cost."""
+
+    requests: int = 0
+    responses: int = 0
+    cache_hits: int = 0
+    http_retries: int = 0
+    invalid_responses: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cached_completion_tokens: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+    def error(self, kind: str) -> None:
+        with self._lock:
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def cost(self, price_prompt_per_1k: float, price_completion_per_1k: float) -> float:
+        """Estimated spend of this run's fresh (uncached) responses."""
+        return round(self.prompt_tokens / 1000 * price_prompt_per_1k
+                     + self.completion_tokens / 1000 * price_completion_per_1k, 6)
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": self.requests, "responses": self.responses, "cache_hits": self.cache_hits,
+                    "http_retries": self.http_retries, "invalid_responses": self.invalid_responses,
+                    "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                    "cached_prompt_tokens": self.cached_prompt_tokens,
+                    "cached_completion_tokens": self.cached_completion_tokens, "http_errors": dict(self.errors)}
+
+
+class RateLimiter:
+    """Spaces request starts at least ``60 / per_minute`` seconds apart across threads (0 = no limit)."""
+
+    def __init__(self, per_minute: float, sleep: Callable[[float], None] = time.sleep):
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._sleep = sleep
+
+    def wait(self) -> None:
+        if self.interval <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)
+
+
+@dataclass
+class StructuredResult:
+    """A validated JSON answer (``data``) or the reason it failed; ``keys`` are the cache keys used."""
+
+    data: dict[str, Any] | None
+    reason: str | None = None
+    detail: str = ""
+    keys: list[str] = field(default_factory=list)
+    attempts: int = 0
+
+
+class _Transient(Exception):
+    """A retryable transport failure (429, 5xx, timeout, connection)."""
+
+    def __init__(self, kind: str, retry_after: float | None = None):
+        super().__init__(kind)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+class ChatClient:
+    """Structured chat completions with caching, rate limiting, backoff and accounting."""
+
+    def __init__(self, config: GenerationConfig, cache: ResponseCache | None = None,
+                 ledger: Ledger | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.config = config
+        self.cache = cache
+        self.ledger = ledger or Ledger()
+        self._sleep = sleep
+        self.limiter = RateLimiter(config.requests_per_minute, sleep)
+        self._client = openai.OpenAI(base_url=config.base_url or None, api_key=config.resolved_api_key(),
+                                     timeout=config.timeout_s, max_retries=0)
+
+    # ---- one request ---------------------------------------------------------------------
+    def _params(self, template: PromptTemplate, attempt: int) -> dict[str, Any]:
+        return {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens,
+                "seed": self.config.seed + attempt, "response_format": self.config.response_format,
+                "schema": template.name if self.config.response_format == "json_schema" else None}
+
+    def _response_format(self, template: PromptTemplate) -> dict[str, Any] | None:
+        fmt = self.config.response_format
+        if fmt == "json_object":
+            return {"type": "json_object"}
+        if fmt == "json_schema":
+            return {"type": "json_schema",
+                    "json_schema": {"name": template.name, "schema": template.schema, "strict": True}}
+        return None
+
+    def complete(self, template: PromptTemplate, messages: list[dict[str, Any]],
+                 attempt: int = 0) -> tuple[CachedResponse, str]:
+        """One completion (cached), with retries on transient errors. Returns (response, cache key).
+
+        Raises :class:`GenerationError` for configuration errors (401/403/404) and
+        ``_Transient`` once the retry budget is spent.
+        """
+        params = self._params(template, attempt)
+        p_hash = prompt_hash(messages)
+        key = cache_key(p_hash, self.config.model, params)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.ledger.add(cache_hits=1, cached_prompt_tokens=hit.prompt_tokens,
+                                cached_completion_tokens=hit.completion_tokens)
+                return hit, key
+            self.cache.release()  # do not hold the file while waiting on the network
+        for retry in range(self.config.max_http_retries + 1):
+            try:
+                response = self._send(template, messages, params)
+                break
+            except _Transient as exc:
+                self.ledger.error(exc.kind)
+                if retry >= self.config.max_http_retries:
+                    raise
+                self.ledger.add(http_retries=1)
+                self._sleep(self._backoff(retry, exc.retry_after))
+        if self.cache is not None:
+            self.cache.put(key, p_hash, self.config.model, params, response)
+        return response, key
+
+    def _backoff(self, retry: int, retry_after: float | None) -> float:
+        delay = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** retry)
+        delay *= 0.5 + random.random() / 2
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.config.backoff_max_s))
+        return delay
+
+    def _send(self, template: PromptTemplate, messages: list[dict[str, Any]],
+              params: dict[str, Any]) -> CachedResponse:
+        self.limiter.wait()
+        self.ledger.add(requests=1)
+        kwargs: dict[str, Any] = {"model": self.config.model, "messages": messages,
+                                  "temperature": params["temperature"], "max_tokens": params["max_tokens"]}
+        if self.config.seed >= 0:  # a negative seed: servers that reject the parameter
+            kwargs["seed"] = params["seed"]
+        fmt = self._response_format(template)
+        if fmt is not None:
+            kwargs["response_format"] = fmt
+        where = f"{self.config.base_url or 'api.openai.com'} (model {self.config.model!r})"
+        try:
+            completion = self._client.chat.completions.create(**kwargs)
+        except openai.APITimeoutError as exc:
+            raise _Transient("timeout") from exc
+        except openai.APIConnectionError as exc:
+            raise _Transient("connection") from exc
+        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
+            raise GenerationError(f"LLM endpoint {where} refused the request ({exc.status_code}): "
+                                  f"{exc.message}; check base_url, model and api_key") from exc
+        except openai.APIStatusError as exc:
+            if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
+                raise _Transient(str(exc.status_code), _retry_after(exc)) from exc
+            raise _RequestRejected(f"{exc.status_code}: {exc.message}") from exc
+        self.ledger.add(responses=1)
+        usage = completion.usage
+        pt = int(usage.prompt_tokens or 0) if usage else 0
+        ct = int(usage.completion_tokens or 0) if usage else 0
+        self.ledger.add(prompt_tokens=pt, completion_tokens=ct)
+        msg = completion.choices[0].message if completion.choices else None
+        return CachedResponse(msg.content if msg else None, getattr(msg, "refusal", None) if msg else None, pt, ct)
+
+    # ---- structured answers --------------------------------------------------------------
+    def structured(self, template: PromptTemplate, values: dict[str, Any],
+                   image_url: str | None = None) -> StructuredResult:
+        """Render ``template``, ask, validate; retry invalid / refused answers up to the budget."""
+        system, user = template.render(**values)
+        messages = build_messages(system, user, image_url)
+        result = StructuredResult(None)
+        for attempt in range(self.config.max_invalid_retries + 1):
+            result.attempts = attempt + 1
+            try:
+                response, key = self.complete(template, messages, attempt)
+            except _Transient as exc:
+                result.reason, result.detail = RETRY_BUDGET_EXHAUSTED, f"last error: {exc.kind}"
+                return result
+            except _RequestRejected as exc:
+                result.reason, result.detail = REQUEST_ERROR, str(exc)
+                return result
+            result.keys.append(key)
+            data, reason, detail = parse_json_answer(response.content, response.refusal, template.schema)
+            if data is not None:
+                result.data, result.reason, result.detail = data, None, ""
+                return result
+            self.ledger.add(invalid_responses=1)
+            result.reason, result.detail = reason, detail
+        return result
+
+
+class _RequestRejected(Exception):
+    """A non-retryable 4xx for this one request (e.g. context too long)."""
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, ValueError):
+        return None

@@ -1,0 +1,346 @@
+"""The ``generated_queries`` stage: candidates in, generated queries + lineage + run report out.
+
+Styles per candidate (``GenerationConfig.styles``):
+
+- ``t2t``: doc2query question for the paragraph (query text -> paragraph text), needs text;
+- ``t2i``: caption-style query for the paragraph's image (query text -> image), needs an image;
+- ``fused``: the doc2query question with its entity rewritten generically ("this plant"), so it
+  needs the entity's image (query text + image -> paragraph), GME's fused synthesis; needs text.
+
+Every generated row is judged by the quality gates (:mod:`gme_data.generation.quality`); kept
+and dropped rows both go to lineage with the candidate as parent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from gme_data.errors import InvalidInputError
+from gme_data.generation.cache import ResponseCache
+from gme_data.generation.client import ChatClient, Ledger, StructuredResult, image_data_url
+from gme_data.generation.config import GenerationConfig
+from gme_data.generation.offline import offline_caption_query, offline_doc2query
+from gme_data.generation.prompts import LANGUAGE_NAMES, PromptTemplate, load_prompt
+from gme_data.generation.quality import check_query
+from gme_data.generation.report import RunReport
+from gme_data.lineage import StageOutput
+from gme_data.records import stable_id
+from gme_data.settings import cache_dir
+
+STAGE = "generated_queries"
+RECORD_KIND = "generated_query"
+INPUT_COLUMNS = ("id", "title", "text", "image", "source", "shard", "domain", "domain_confidence", "url")
+OUTPUT_COLUMNS = ("id", "candidate_id", "style", "query", "answer", "entity", "rewritten_query",
+                  "prompt_version", "model", "query_modality", "candidate_modality")
+MAX_PARAGRAPH_CHARS = 6000
+NO_ENTITY = "no_entity"
+UNREADABLE_IMAGE = "unreadable_image"
+_IMAGE_HINT = "The attached image shows the paragraph's subject; use it."
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The fields of one candidate row the generator uses (validated)."""
+
+    id: str
+    title: str | None
+    text: str | None
+    image: str | None
+    domain: str | None
+
+
+@dataclass
+class Draft:
+    """One generated row before (or after) the quality gates; ``reason`` set means dropped."""
+
+    candidate: Candidate
+    style: str
+    prompt_version: str
+    model: str
+    query: str | None = None
+    answer: str | None = None
+    entity: str | None = None
+    rewritten_query: str | None = None
+    reason: str | None = None
+    detail: str = ""
+    response_keys: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return stable_id("gq", self.candidate.id, self.style, self.model, self.prompt_version)
+
+    def row(self) -> dict[str, Any]:
+        query_mod, cand_mod = {"t2t": ("text", "text"), "t2i": ("text", "image"),
+                               "fused": ("fused", "fused" if self.candidate.image else "text")}[self.style]
+        return {"id": self.id, "candidate_id": self.candidate.id, "style": self.style, "query": self.query,
+                "answer": self.answer, "entity": self.entity, "rewritten_query": self.rewritten_query,
+                "prompt_version": self.prompt_version, "model": self.model,
+                "query_modality": query_mod, "candidate_modality": cand_mod}
+
+
+@dataclass
+class GenerationResult:
+    """The stage's output: the table, its lineage and the run report (unpacks as a 3-tuple)."""
+
+    table: pd.DataFrame
+    lineage: StageOutput
+    report: RunReport
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.table, self.lineage, self.report))
+
+
+# ---- input validation -------------------------------------------------------------------------
+def _clean(value: Any, column: str, row_id: str) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(f"candidates row {row_id!r}: column {column!r} must be str or None, "
+                                f"got {type(value).__name__}")
+    return value.strip() or None
+
+
+def parse_candidates(candidates: pd.DataFrame) -> list[Candidate]:
+    """Validate the candidates table (columns, ids, types) and return its rows."""
+    if not isinstance(candidates, pd.DataFrame):
+        raise InvalidInputError(f"candidates must be a pandas DataFrame, got {type(candidates).__name__}")
+    missing = [c for c in INPUT_COLUMNS if c not in candidates.columns]
+    if missing:
+        raise InvalidInputError(f"candidates table lacks column(s) {missing}; expected {list(INPUT_COLUMNS)}")
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for pos, rec in enumerate(candidates[["id", "title", "text", "image", "domain"]].to_dict("records")):
+        rid = rec["id"]
+        if not isinstance(rid, str) or not rid.strip():
+            raise InvalidInputError(f"candidates row {pos}: id must be a non-empty string, got {rid!r}")
+        if rid in seen:
+            raise InvalidInputError(f"candidates row {pos}: duplicate id {rid!r}")
+        seen.add(rid)
+        text = _clean(rec["text"], "text", rid)
+        out.append(Candidate(rid, _clean(rec["title"], "title", rid),
+                             text[:MAX_PARAGRAPH_CHARS] if text else None,
+                             _clean(rec["image"], "image", rid), _clean(rec["domain"], "domain", rid)))
+    return out
+
+
+# ---- backends -----------------------------------------------------------------------------
+def offline_prompt_version() -> str:
+    """``"offline-rules@v1+<sha>"``: the sha covers the rule modules, so edited rules get a new version."""
+    here = Path(__file__).parent
+    h = hashlib.sha1()
+    for name in ("offline.py", "domains.py"):
+        h.update((here / name).read_bytes())
+    return f"offline-rules@v1+{h.hexdigest()[:8]}"
+
+
+class OfflineBackend:
+    """Rule-based drafts (deterministic, no endpoint)."""
+
+    def __init__(self, config: GenerationConfig):
+        self.config = config
+        self.version = offline_prompt_version()
+        self.model = config.model_name
+
+    def prompt_versions(self) -> dict[str, str]:
+        return {"offline": self.version}
+
+    def drafts(self, c: Candidate, styles: tuple[str, ...]) -> list[Draft]:
+        out: list[Draft] = []
+        made = offline_doc2query(c.title, c.text, c.domain) if c.text else None
+        for style in styles:
+            d = Draft(c, style, self.version, self.model)
+            if style == "t2i":
+                d.query = offline_caption_query(c.title, c.text, c.domain)
+                d.entity = made.entity if made else None
+            elif made is not None:
+                d.query, d.answer, d.entity = made.query, made.answer, made.entity
+                if style == "fused":
+                    d.rewritten_query = made.rewritten_query
+            if d.query is None:
+                d.reason, d.detail = NO_ENTITY, "no title and no subject found in the paragraph"
+            out.append(d)
+        return out
+
+
+class LLMBackend:
+    """Drafts from an OpenAI-compatible endpoint (doc2query, entity rewrite, caption query)."""
+
+    def __init__(self, config: GenerationConfig, cache: ResponseCache | None, ledger: Ledger):
+        self.config = config
+        self.client = ChatClient(config, cache, ledger)
+        self.model = config.model
+        self.doc2query: PromptTemplate = load_prompt("doc2query")
+        self.rewrite: PromptTemplate = load_prompt("entity_rewrite")
+        self.caption: PromptTemplate = load_prompt("caption_query")
+
+    def prompt_versions(self) -> dict[str, str]:
+        return {t.name: t.version for t in (self.doc2query, self.rewrite, self.caption)}
+
+    def _image(self, c: Candidate) -> tuple[str | None, str]:
+        if not (c.image and self.config.send_images):
+            return None, ""
+        try:
+            return image_data_url(c.image, self.config.image_max_side), ""
+        except (OSError, ValueError) as exc:
+            return None, f"candidate {c.id}: image {c.image}: {exc}"
+
+    def drafts(self, c: Candidate, styles: tuple[str, ...]) -> list[Draft]:
+        values = {"title": c.title or "", "domain": c.domain or "unknown", "text": c.text or "",
+                  "language": LANGUAGE_NAMES[self.config.expected_language], "image_hint": ""}
+        image_url, image_error = self._image(c)
+        if image_url:
+            values["image_hint"] = _IMAGE_HINT
+        d2q: StructuredResult | None = None
+        if c.text and ("t2t" in styles or "fused" in styles):
+            d2q = self.client.structured(self.doc2query, values)
+        out: list[Draft] = []
+        for style in styles:
+            if style == "t2i":
+                out.append(self._caption(c, values, image_url, image_error))
+                continue
+            assert d2q is not None
+            version = self.doc2query.version if style == "t2t" else f"{self.doc2query.version};{self.rewrite.version}"
+            d = Draft(c, style, version, self.model, response_keys=list(d2q.keys))
+            out.append(d)
+            if d2q.data is None:
+                d.reason, d.detail = d2q.reason, f"doc2query: {d2q.detail}"
+                continue
+            d.query, d.answer = d2q.data["query"], d2q.data["answer"]
+            if style == "fused":
+                rw = self.client.structured(self.rewrite, {**values, "query": d.query, "answer": d.answer},
+                                            image_url)
+                d.response_keys += rw.keys
+                if rw.data is None:
+                    d.reason, d.detail = rw.reason, f"entity_rewrite: {rw.detail}"
+                else:
+                    d.entity, d.rewritten_query = rw.data["entity"], rw.data["rewritten_query"]
+        entity = next((d.entity for d in out if d.entity), None)
+        for d in out:
+            d.entity = d.entity or entity
+        return out
+
+    def _caption(self, c: Candidate, values: dict[str, Any], image_url: str | None, image_error: str) -> Draft:
+        d = Draft(c, "t2i", self.caption.version, self.model)
+        if image_error:
+            d.reason, d.detail = UNREADABLE_IMAGE, image_error
+            return d
+        res = self.client.structured(self.caption, values, image_url)
+        d.response_keys = list(res.keys)
+        if res.data is None:
+            d.reason, d.detail = res.reason, f"caption_query: {res.detail}"
+        else:
+            d.query = res.data["query"]
+        return d
+
+
+# ---- the stage ----------------------------------------------------------------------------
+def _styles_for(c: Candidate, styles: tuple[str, ...], skipped: Counter[str]) -> tuple[str, ...]:
+    usable = []
+    for style in styles:
+        if style in ("t2t", "fused") and not c.text:
+            skipped[f"{style}:no_text"] += 1
+        elif style == "t2i" and not c.image:
+            skipped[f"{style}:no_image"] += 1
+        else:
+            usable.append(style)
+    return tuple(usable)
+
+
+def generate_queries(candidates: pd.DataFrame, config: GenerationConfig | None = None,
+                     cache_path: str | Path | None = None, show_progress: bool = True) -> GenerationResult:
+    """Generate queries for ``candidates`` (see the module docstring for the styles).
+
+    ``cache_path`` (else ``config.cache_path``, else ``<GME_DATA_HOME>/cache/llm_responses.duckdb``)
+    is the DuckDB response cache of the ``openai`` backend; the offline backend needs none.
+    """
+    config = config or GenerationConfig()
+    started = time.monotonic()
+    rows = parse_candidates(candidates)
+    ledger = Ledger()
+    cache: ResponseCache | None = None
+    if config.backend == "openai":
+        cache = ResponseCache(Path(cache_path or config.cache_path or cache_dir() / "llm_responses.duckdb"))
+        backend: OfflineBackend | LLMBackend = LLMBackend(config, cache, ledger)
+    else:
+        backend = OfflineBackend(config)
+    try:
+        results, skipped = _run(backend, rows, config, show_progress)
+    finally:
+        if cache is not None:
+            cache.close()
+    return _assemble(results, config, backend, ledger, skipped, len(rows), started)
+
+
+def _run(backend: OfflineBackend | LLMBackend, rows: list[Candidate],
+         config: GenerationConfig, show_progress: bool) -> tuple[list[list[Draft]], Counter[str]]:
+    skipped: Counter[str] = Counter()
+    plans = [(c, _styles_for(c, config.style_list, skipped)) for c in rows]
+    results: list[list[Draft]] = [[] for _ in rows]
+    with tqdm(total=len(rows), desc=f"generated_queries ({config.backend})", unit="cand",
+              disable=not show_progress) as bar:
+        if isinstance(backend, OfflineBackend) or config.concurrency == 1:
+            for i, (c, styles) in enumerate(plans):
+                results[i] = backend.drafts(c, styles) if styles else []
+                bar.update(1)
+        else:
+            with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="gq") as pool:
+                futures = {pool.submit(backend.drafts, c, styles): i for i, (c, styles) in enumerate(plans) if styles}
+                bar.update(len(plans) - len(futures))
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    for fut in done:
+                        if fut.exception() is not None:
+                            for other in pending:
+                                other.cancel()
+                            raise fut.exception()  # type: ignore[misc]
+                        results[futures[fut]] = fut.result()
+                        bar.update(1)
+    return results, skipped
+
+
+def _assemble(results: list[list[Draft]], config: GenerationConfig, backend: OfflineBackend | LLMBackend,
+              ledger: Ledger, skipped: Counter[str], n_candidates: int, started: float) -> GenerationResult:
+    lineage = StageOutput()
+    kept_rows: list[dict[str, Any]] = []
+    for draft in (d for drafts in results for d in drafts):
+        row = draft.row()
+        if draft.reason is None:
+            draft.reason, draft.detail = check_query(row, config)
+        common = {"style": draft.style, "prompt_version": draft.prompt_version, "model": draft.model,
+                  "response_keys": draft.response_keys}
+        if draft.reason is None:
+            kept_rows.append(row)
+            lineage.keep(draft.id, RECORD_KIND, parents=[draft.candidate.id], stage=STAGE, **common)
+        else:
+            lineage.drop(draft.id, RECORD_KIND, draft.reason, parents=[draft.candidate.id], stage=STAGE,
+                         detail=draft.detail, query=draft.query, answer=draft.answer, entity=draft.entity,
+                         rewritten_query=draft.rewritten_query, **common)
+    table = pd.DataFrame(kept_rows, columns=list(OUTPUT_COLUMNS), dtype=object)
+    table = table.where(table.notna(), None)
+    usage = ledger.as_dict()
+    report = RunReport(
+        backend=config.backend, model=backend.model, prompt_versions=backend.prompt_versions(),
+        candidates=n_candidates, kept=len(kept_rows), dropped=len(lineage.records) - len(kept_rows),
+        kept_by_style=dict(Counter(table["style"])) if len(table) else {},
+        drops_by_reason=lineage.drop_counts(), skipped=dict(skipped),
+        requests=usage["requests"], responses=usage["responses"], cache_hits=usage["cache_hits"],
+        http_retries=usage["http_retries"], http_errors=usage["http_errors"],
+        invalid_responses=usage["invalid_responses"], prompt_tokens=usage["prompt_tokens"],
+        completion_tokens=usage["completion_tokens"], cached_prompt_tokens=usage["cached_prompt_tokens"],
+        cached_completion_tokens=usage["cached_completion_tokens"],
+        cost_usd=ledger.cost(config.price_prompt_per_1k, config.price_completion_per_1k),
+        elapsed_s=round(time.monotonic() - started, 3),
+    )
+    return GenerationResult(table, lineage, report)

@@ -1,0 +1,49 @@
+"""Embedders behind one protocol, GME instructions and a vector index.
+
+``load_embedder(name_or_path=None, device=None, dtype=None, **options)``:
+
+- ``None`` / ``"offline"`` -> :class:`~gme_data.retrieval.offline.OfflineEmbedder` (CPU, bundled weights;
+  options: ``alpha``, ``text_backend``, ``temperature``, ``top_k``, ``ocr``, ``ocr_min_chars``,
+  ``ocr_weight``, ``cache_dir``, ``prompt_cache_dir``).
+- ``"gme-2b"``, ``"gme-7b"``, a Qwen2-VL hub id or local folder ->
+  :class:`~gme_data.retrieval.gme_qwen2vl.GmeQwen2VL` (options: ``position_mode`` "reference"|"mrope",
+  ``min_image_tokens``, ``max_image_tokens``, ``max_length``, ``attn_implementation``, ``cache_dir``).
+
+Every embedder has ``encode(items, role="query"|"candidate", instruction=None, batch_size=None,
+show_progress=False) -> float32 [n, dim]`` (L2-normalised) and ``dim``, ``name``, ``modalities``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gme_data.retrieval.base import Embedder, EmbeddingCache, as_items
+from gme_data.retrieval.instructions import (
+    CANDIDATE_INSTRUCTION,
+    DATASETS,
+    DEFAULT_INSTRUCTIONS,
+    INSTRUCTIONS,
+    default_instruction,
+    get_instruction,
+)
+
+OFFLINE_NAMES = (None, "offline", "offline-default", "offline-minilm-mobilenetv2")
+
+__all__ = ["CANDIDATE_INSTRUCTION", "DATASETS", "DEFAULT_INSTRUCTIONS", "INSTRUCTIONS", "Embedder",
+           "EmbeddingCache", "as_items", "default_instruction", "get_instruction", "load_embedder"]
+
+
+def load_embedder(name_or_path: str | None = None, device: str | None = None, dtype: Any = None,
+                  **options: Any) -> Embedder:
+    """Load an embedder by name or path; no argument gives the offline default (see module docstring)."""
+    if name_or_path in OFFLINE_NAMES:
+        from gme_data.retrieval.offline import OfflineEmbedder
+
+        if dtype not in (None, "fp32", "float32"):
+            from gme_data.errors import InvalidInputError
+
+            raise InvalidInputError(f"the offline default embedder runs in float32, got dtype={dtype!r}")
+        return OfflineEmbedder(device=device, **options)
+    from gme_data.retrieval.gme_qwen2vl import GmeQwen2VL
+
+    return GmeQwen2VL.from_pretrained(str(name_or_path), device=device, dtype=dtype, **options)

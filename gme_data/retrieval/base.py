@@ -1,0 +1,189 @@
+"""The embedder protocol shared by every backend, input coercion and an on-disk embedding cache.
+
+An embedder turns items (text, image or fused) into L2-normalised float32 vectors:
+``encode(items, role="query"|"candidate", instruction=None, batch_size=..., show_progress=...)``.
+Items may be :class:`gme_data.Item` objects, plain strings (text items) or PIL images (image items).
+Queries carry a task instruction; candidates (and queries without one) get
+:data:`~gme_data.retrieval.instructions.CANDIDATE_INSTRUCTION`.
+
+:class:`EmbeddingCache` keys vectors by (model name + settings, role, instruction, item content hash)
+in one SQLite file, so re-embedding the same corpus with the same settings is free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from gme_data.errors import InvalidInputError, InvalidItemError
+from gme_data.records import Item, Modality
+from gme_data.retrieval.instructions import CANDIDATE_INSTRUCTION
+
+ROLES = ("query", "candidate")
+ItemLike = Item | str | Image.Image
+
+
+def as_items(items: Iterable[ItemLike] | ItemLike) -> list[Item]:
+    """Coerce Items / strings / PIL images (or one of them) to a list of :class:`Item`."""
+    if isinstance(items, (Item, str, Image.Image)):
+        items = [items]
+    out: list[Item] = []
+    for i, x in enumerate(items):
+        if isinstance(x, Item):
+            out.append(x)
+        elif isinstance(x, str):
+            if not x.strip():
+                raise InvalidItemError(f"item #{i}: empty text")
+            out.append(Item(text=x, id=f"#{i}"))
+        elif isinstance(x, Image.Image):
+            out.append(Item(image=x, id=f"#{i}"))
+        else:
+            raise InvalidItemError(
+                f"item #{i}: expected gme_data.Item, str or PIL.Image, got {type(x).__name__}"
+            )
+    return out
+
+
+def resolve_instruction(role: str, instruction: str | None) -> str:
+    """GME's rule: queries use their task instruction; candidates and bare queries the default prompt."""
+    if role not in ROLES:
+        raise InvalidInputError(f"role must be 'query' or 'candidate', got {role!r}")
+    if instruction is not None and not isinstance(instruction, str):
+        raise InvalidInputError(f"instruction must be str or None, got {type(instruction).__name__}")
+    if role == "candidate" or instruction is None or not instruction.strip():
+        return CANDIDATE_INSTRUCTION
+    return instruction
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Row-wise L2 normalisation in float32 (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+class EmbeddingCache:
+    """Vectors keyed by (model key, role, instruction, item content hash) in ``<root>/embeddings.sqlite``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.path = self.root / "embeddings.sqlite"
+        self._lock = threading.Lock()
+        with self._connect() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=60)
+
+    @staticmethod
+    def key(model_key: str, role: str, instruction: str, content_hash: str) -> str:
+        h = hashlib.sha1()
+        for part in (model_key, role, instruction, content_hash):
+            h.update(part.encode())
+            h.update(b"\x1f")
+        return h.hexdigest()
+
+    def get_many(self, keys: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with self._lock, self._connect() as con:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                for key, d, blob in con.execute(f"SELECT key, dim, vec FROM emb WHERE key IN ({marks})", chunk):
+                    if d == dim:
+                        found[key] = np.frombuffer(blob, dtype=np.float32).copy()
+        return found
+
+    def put_many(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        rows = [(k, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                for k, v in zip(keys, vectors, strict=True)]
+        with self._lock, self._connect() as con:
+            con.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)", rows)
+
+    def __len__(self) -> int:
+        with self._connect() as con:
+            return int(con.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
+
+
+class Embedder:
+    """Base class: batching, progress, caching and checks; backends implement :meth:`_embed_batch`.
+
+    Subclasses set ``name`` (model name), ``dim``, ``modalities`` (subset of text/image/fused) and
+    ``settings`` (everything that changes vectors; part of the cache key).
+    """
+
+    name: str
+    dim: int
+    modalities: tuple[Modality, ...]
+    default_batch_size: int = 8
+
+    def __init__(self, cache_dir: str | Path | None = None):
+        self.cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def cache_key(self) -> str:
+        """Model name plus every setting that changes vectors."""
+        parts = [self.name] + [f"{k}={v}" for k, v in sorted(self.settings.items())]
+        return "|".join(parts)
+
+    def _embed_batch(self, items: list[Item], role: str, instruction: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def _cost(self, item: Item) -> float:
+        """Rough per-item cost; items are batched in cost order to limit padding (results don't change)."""
+        return 0.0
+
+    def encode(self, items: Iterable[ItemLike] | ItemLike, role: str = "query", instruction: str | None = None,
+               batch_size: int | None = None, show_progress: bool = False) -> np.ndarray:
+        """Embed ``items`` -> float32 ``[n, dim]``, L2-normalised, in input order."""
+        instr = resolve_instruction(role, instruction)
+        batch = batch_size or self.default_batch_size
+        if not isinstance(batch, int) or batch < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+        items = as_items(items)
+        for it in items:
+            if it.modality not in self.modalities:
+                raise InvalidItemError(
+                    f"item {it.id or '<unnamed item>'}: {it.modality} items are not supported by {self.name} "
+                    f"(supports {', '.join(self.modalities)})"
+                )
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        todo = list(range(len(items)))
+        keys: list[str] = []
+        if self.cache is not None and items:
+            keys = [EmbeddingCache.key(self.cache_key, role, instr, it.content_hash()) for it in items]
+            hits = self.cache.get_many(keys, self.dim)
+            todo = [i for i, k in enumerate(keys) if k not in hits]
+            for i, k in enumerate(keys):
+                if k in hits:
+                    out[i] = hits[k]
+        todo.sort(key=lambda i: self._cost(items[i]))
+        bar = tqdm(total=len(todo), desc=f"embed {role}s ({self.name})", unit="item",
+                   disable=not show_progress or not todo)
+        for start in range(0, len(todo), batch):
+            idx = todo[start:start + batch]
+            vecs = l2_normalize(self._embed_batch([items[i] for i in idx], role, instr))
+            if vecs.shape != (len(idx), self.dim):
+                raise RuntimeError(f"{self.name}: backend returned {vecs.shape}, expected {(len(idx), self.dim)}")
+            out[idx] = vecs
+            if self.cache is not None:
+                self.cache.put_many([keys[i] for i in idx], vecs)
+            bar.update(len(idx))
+        bar.close()
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, modalities={self.modalities})"

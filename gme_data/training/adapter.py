@@ -1,0 +1,277 @@
+"""The offline default's trainable part: a residual adapter over frozen embeddings.
+
+The frozen base embedder (by default the offline one: MiniLM text + image bridge + OCR) embeds every
+training item once; those vectors are cached in memory, so training only runs the adapter, which
+is fast on a CPU. The adapter is ``x + f(x)`` (``f`` linear or a small MLP, its last layer zero
+initialised, so training starts exactly at the base model), one per role by default, followed by
+L2 normalisation.
+
+A trained adapter is a folder::
+
+    manifest.json        {"kind": "adapter", "base": "offline-default", "dim": 384, ...}
+    adapter.safetensors  the adapter weights
+
+:func:`load_adapter_embedder` (or ``gme_data.load_embedder(folder)`` once hooked) turns it back into
+an embedder: ``base.encode`` followed by the adapter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gme_data.errors import InvalidInputError
+from gme_data.mining.embedding import encode_with_instructions
+from gme_data.records import Item
+from gme_data.training.rows import TrainRow
+
+MANIFEST = "manifest.json"
+WEIGHTS = "adapter.safetensors"
+KIND = "adapter"
+ROLES = ("query", "candidate")
+
+
+class ResidualAdapter(nn.Module):
+    """``normalize(x + f_role(x))``; ``f`` is Linear(dim, dim) or Linear-GELU-Linear with ``hidden``
+    units; the last layer starts at zero (identity map). ``per_role``: separate ``f`` for queries and
+    candidates."""
+
+    def __init__(self, dim: int, hidden: int | None = None, per_role: bool = True):
+        super().__init__()
+        self.dim, self.hidden, self.per_role = int(dim), hidden, per_role
+        self.blocks = nn.ModuleDict({r: self._block() for r in (ROLES if per_role else ("shared",))})
+
+    def _block(self) -> nn.Module:
+        if self.hidden:
+            last = nn.Linear(self.hidden, self.dim)
+            block = nn.Sequential(nn.Linear(self.dim, self.hidden), nn.GELU(), last)
+        else:
+            last = block = nn.Linear(self.dim, self.dim)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        return block
+
+    def forward(self, x: torch.Tensor, role: str) -> torch.Tensor:
+        block = self.blocks[role if self.per_role else "shared"]
+        return F.normalize(x + block(x), dim=-1)
+
+    def config(self) -> dict[str, Any]:
+        return {"dim": self.dim, "hidden": self.hidden, "per_role": self.per_role}
+
+
+def _file_sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+class AdapterEmbedder:
+    """The embedder protocol over ``base`` + a :class:`ResidualAdapter`."""
+
+    def __init__(self, base: Any, adapter: ResidualAdapter, name: str | None = None):
+        if int(base.dim) != adapter.dim:
+            raise InvalidInputError(f"adapter dim {adapter.dim} does not match base embedder "
+                                    f"{getattr(base, 'name', base)!r} dim {base.dim}")
+        self.base = base
+        self.adapter = adapter.eval()
+        self.dim = adapter.dim
+        self.modalities = tuple(getattr(base, "modalities", ("text", "image", "fused")))
+        self.name = name or f"{getattr(base, 'name', 'base')}+adapter"
+
+    def encode(self, items: Sequence[Any], role: str = "query", instruction: str | None = None,
+               batch_size: int | None = None, show_progress: bool = False) -> np.ndarray:
+        if role not in ROLES:
+            raise InvalidInputError(f"role must be 'query' or 'candidate', got {role!r}")
+        kwargs: dict[str, Any] = {"role": role, "instruction": instruction, "show_progress": show_progress}
+        if batch_size is not None:
+            kwargs["batch_size"] = batch_size
+        x = np.asarray(self.base.encode(items, **kwargs), dtype=np.float32)
+        return self.transform(x, role)
+
+    def transform(self, x: np.ndarray, role: str) -> np.ndarray:
+        """Apply the adapter to base vectors ``x`` [n, dim]."""
+        if len(x) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        p = next(self.adapter.parameters())
+        with torch.no_grad():
+            y = self.adapter(torch.from_numpy(x).to(p.device, p.dtype), role)
+        return y.float().cpu().numpy()
+
+    def __repr__(self) -> str:
+        return f"AdapterEmbedder(name={self.name!r}, dim={self.dim})"
+
+
+def save_adapter(adapter: ResidualAdapter, path: str | Path, base_spec: str | None, base_name: str,
+                 extra: dict[str, Any] | None = None) -> Path:
+    """Write ``manifest.json`` + ``adapter.safetensors`` into ``path``."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().float().cpu().contiguous() for k, v in adapter.state_dict().items()}
+    save_file(state, str(path / WEIGHTS))
+    manifest = {"kind": KIND, "format_version": 1, "base": base_spec, "base_name": base_name,
+                **adapter.config(), "weights": WEIGHTS, "sha1": _file_sha1(path / WEIGHTS), **(extra or {})}
+    (path / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
+    return path
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest of a saved model folder (adapter or GME LoRA); named errors when absent/broken."""
+    mpath = Path(path) / MANIFEST
+    if not mpath.is_file():
+        raise InvalidInputError(f"{path}: no {MANIFEST} (not a trained gme_data model folder)")
+    try:
+        return json.loads(mpath.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{mpath}: invalid JSON ({exc})") from exc
+
+
+def _load_base(spec: str | None, device: Any = None, **options: Any) -> Any:
+    from gme_data import load_embedder
+
+    if spec is None:
+        raise InvalidInputError("adapter manifest names no base embedder: pass base=...")
+    return load_embedder(None if spec == "offline-default" else spec, device=device, **options)
+
+
+def load_adapter_embedder(path: str | Path, base: Any = None, device: Any = None, strict: bool = True,
+                          **options: Any) -> AdapterEmbedder:
+    """A saved adapter folder -> :class:`AdapterEmbedder`. ``base``: the frozen base embedder (default:
+    the one named in the manifest, loaded with ``gme_data.load_embedder``). ``strict``: refuse a base
+    whose name differs from the one the adapter was trained on."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    m = read_manifest(path)
+    if m.get("kind") != KIND:
+        raise InvalidInputError(f"{path}: manifest kind is {m.get('kind')!r}, expected {KIND!r}")
+    adapter = ResidualAdapter(m["dim"], m.get("hidden"), m.get("per_role", True))
+    wpath = path / m.get("weights", WEIGHTS)
+    if not wpath.is_file():
+        raise InvalidInputError(f"{path}: adapter weights {wpath.name} missing")
+    try:
+        adapter.load_state_dict(load_file(str(wpath)))
+    except (RuntimeError, OSError) as exc:
+        raise InvalidInputError(f"{wpath}: cannot load adapter weights ({exc})") from exc
+    if device is not None:
+        adapter.to(device)
+    base = base if base is not None else _load_base(m.get("base"), device, **options)
+    if strict and m.get("base_name") and getattr(base, "name", None) != m["base_name"]:
+        raise InvalidInputError(f"{path}: adapter was trained on base {m['base_name']!r}, got "
+                                f"{getattr(base, 'name', None)!r} (strict=False to allow)")
+    sha = m.get("sha1") or _file_sha1(wpath)
+    return AdapterEmbedder(base, adapter, name=f"{getattr(base, 'name', 'base')}+adapter-{sha[:12]}")
+
+
+class FrozenCache:
+    """In-memory base-embedder vectors keyed by (role, instruction, text, image)."""
+
+    def __init__(self, base: Any, batch_size: int = 32, show_progress: bool = False):
+        self.base = base
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self.vectors: dict[Hashable, np.ndarray] = {}
+
+    @staticmethod
+    def key(item: Item, role: str, instruction: str | None) -> Hashable:
+        img = str(item.image) if isinstance(item.image, (str, Path)) else (
+            item.content_hash() if item.image is not None else None)
+        return (role, instruction if role == "query" else None, item.text, img)
+
+    def fill(self, items: Sequence[Item], role: str, instructions: Sequence[str | None]) -> None:
+        todo: dict[Hashable, tuple[Item, str | None]] = {}
+        for it, ins in zip(items, instructions, strict=True):
+            k = self.key(it, role, ins)
+            if k not in self.vectors and k not in todo:
+                todo[k] = (it, ins if role == "query" else None)
+        if not todo:
+            return
+        keys = list(todo)
+        vecs = encode_with_instructions(self.base, [todo[k][0] for k in keys], role, [todo[k][1] for k in keys],
+                                        self.batch_size, self.show_progress)
+        for k, v in zip(keys, vecs, strict=True):
+            self.vectors[k] = v
+
+    def get(self, items: Sequence[Item], role: str, instructions: Sequence[str | None]) -> np.ndarray:
+        self.fill(items, role, instructions)
+        return np.stack([self.vectors[self.key(it, role, ins)] for it, ins in zip(items, instructions, strict=True)])
+
+
+class _CachedView:
+    """Embedder protocol over the frozen cache + the adapter being trained (for validation)."""
+
+    def __init__(self, owner: AdapterTrainable):
+        self.owner = owner
+        self.dim = owner.adapter.dim
+        self.name = f"{owner.base_name}+adapter(training)"
+        self.modalities = tuple(getattr(owner.base, "modalities", ("text", "image", "fused")))
+
+    def encode(self, items, role="query", instruction=None, batch_size=None, show_progress=False) -> np.ndarray:
+        items = list(items)
+        with torch.no_grad():
+            return self.owner.embed(items, role, [instruction] * len(items)).float().cpu().numpy()
+
+
+class AdapterTrainable:
+    """:class:`~gme_data.training.trainer.TrainableModel` for the offline default (or any frozen base).
+
+    ``base``: the frozen embedder (default: ``gme_data.load_embedder()``, the offline default).
+    ``base_spec``: what the saved manifest names as base (``"offline-default"`` for the default; a
+    name/path ``load_embedder`` understands otherwise).
+    """
+
+    family = "adapter"
+
+    def __init__(self, base: Any = None, base_spec: str | None = None, hidden: int | None = None,
+                 per_role: bool = True, batch_size: int = 32, show_progress: bool = False, device: Any = None):
+        if base is None:
+            from gme_data import load_embedder
+
+            base = load_embedder(None)
+            base_spec = base_spec or "offline-default"
+        self.base = base
+        self.base_spec = base_spec
+        self.base_name = str(getattr(base, "name", type(base).__name__))
+        self.adapter = ResidualAdapter(int(base.dim), hidden, per_role)
+        self.device = torch.device(device or "cpu")
+        self.adapter.to(self.device)
+        self.cache = FrozenCache(base, batch_size, show_progress)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.adapter.parameters())
+
+    def prepare(self, rows: Sequence[TrainRow]) -> None:
+        """Embed every query / candidate of ``rows`` with the frozen base once."""
+        self.cache.fill([r.query for r in rows], "query", [r.instruction for r in rows])
+        cands = [r.positive for r in rows] + [n for r in rows for n in r.negatives]
+        self.cache.fill(cands, "candidate", [None] * len(cands))
+
+    def embed(self, items: Sequence[Item], role: str, instructions: Sequence[str | None]) -> torch.Tensor:
+        x = torch.from_numpy(self.cache.get(items, role, instructions)).to(self.device)
+        return self.adapter(x, role)
+
+    def set_train(self, mode: bool) -> None:
+        self.adapter.train(mode)
+
+    def as_embedder(self) -> _CachedView:
+        return _CachedView(self)
+
+    def save_trainable(self, path: Path) -> None:
+        torch.save(self.adapter.state_dict(), Path(path) / "adapter.pt")
+
+    def load_trainable(self, path: Path) -> None:
+        self.adapter.load_state_dict(torch.load(Path(path) / "adapter.pt", map_location=self.device))
+
+    def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        save_adapter(self.adapter, path, self.base_spec, self.base_name, {"trained": extra or {}})
+
+    def to_embedder(self) -> AdapterEmbedder:
+        """The trained adapter over the live base embedder."""
+        return AdapterEmbedder(self.base, self.adapter)

@@ -1,0 +1,98 @@
+"""Config validation, versioned prompt templates and the DuckDB response cache."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from gme_data.errors import InvalidInputError
+from gme_data.generation import GenerationConfig, ResponseCache, load_prompt
+from gme_data.generation.cache import CachedResponse
+from gme_data.generation.prompts import parse_template
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("backend", "gpt", "backend='gpt'"),
+    ("styles", "t2t,i2t", "styles='t2t,i2t'"),
+    ("concurrency", 0, "concurrency=0 must be > 0"),
+    ("price_prompt_per_1k", -1.0, "price_prompt_per_1k=-1.0 must be >= 0"),
+    ("expected_language", "xx", "expected_language='xx'"),
+    ("response_format", "yaml", "response_format='yaml'"),
+])
+def test_bad_config_values_are_named(field, value, message):
+    with pytest.raises(InvalidInputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        GenerationConfig(**{field: value})
+
+
+def test_config_from_environment(monkeypatch):
+    monkeypatch.setenv("GME_DATA_LLM_BASE_URL", "http://127.0.0.1:8000/v1")
+    monkeypatch.setenv("GME_DATA_LLM_MODEL", "qwen2-vl-7b")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.delenv("GME_DATA_LLM_BACKEND", raising=False)
+    monkeypatch.delenv("GME_DATA_LLM_API_KEY", raising=False)
+    config = GenerationConfig.from_env(temperature=0.0)
+    assert (config.backend, config.base_url, config.model, config.temperature) == \
+        ("openai", "http://127.0.0.1:8000/v1", "qwen2-vl-7b", 0.0)
+    assert config.resolved_api_key() == "sk-env"
+    assert config.public_dict()["api_key"] == ""
+    assert GenerationConfig(api_key="secret").public_dict()["api_key"] == "***"
+
+
+def test_prompt_versions_track_file_content(tmp_path):
+    d2q = load_prompt("doc2query")
+    assert d2q.version.startswith("doc2query@v1+") and len(d2q.version) == len("doc2query@v1+") + 8
+    text = (tmp_path / "doc2query_v2.txt")
+    text.write_text("[system]\nBe brief.\n[user]\nParagraph: {{text}}\n")
+    v2 = load_prompt("doc2query", prompt_dir=str(tmp_path))
+    assert v2.number == 2 and v2.render(text="Koalas sleep a lot.") == ("Be brief.", "Paragraph: Koalas sleep a lot.")
+    edited = parse_template("doc2query", 2, "[user]\nParagraph: {{text}}!\n")
+    assert edited.version != v2.version
+    with pytest.raises(InvalidInputError, match=r"missing value\(s\) for \['text'\]"):
+        v2.render()
+    with pytest.raises(InvalidInputError, match="version 7 not in"):
+        load_prompt("doc2query", version=7)
+
+
+def test_cache_round_trip_and_threads(tmp_path):
+    cache = ResponseCache(tmp_path / "cache.duckdb")
+    resp = CachedResponse('{"query": "q"}', None, 12, 3)
+
+    def writer(i: int) -> None:
+        cache.put(f"k{i}", "p", "m", {"seed": i}, resp)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(cache) == 8 and cache.get("k3") == resp and cache.get("nope") is None
+    cache.close()
+
+
+HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def test_cache_waits_for_another_process_holding_the_file(tmp_path):
+    path = tmp_path / "shared.duckdb"
+    ResponseCache(path).close()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), "1.0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        start = time.monotonic()
+        cache = ResponseCache(path, lock_timeout_s=30)
+        cache.put("k", "p", "m", {}, CachedResponse("c", None, 1, 1))
+        assert time.monotonic() - start > 0.3  # it had to wait for the other process
+        assert cache.get("k") == CachedResponse("c", None, 1, 1)
+        cache.close()
+    finally:
+        holder.wait(timeout=30)

@@ -1,0 +1,93 @@
+"""Quality gates: planted bad outputs are dropped with the right reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gme_data.generation import GenerationConfig, check_query, generate_queries, parse_json_answer
+from gme_data.generation.prompts import SCHEMAS
+from tests.generation.conftest import candidates_frame, paragraph_responder
+from tests.support.openai_server import OpenAICompatServer, request_text
+
+CONFIG = GenerationConfig()
+GOOD = {"style": "fused", "query": "Who designed the Golden Gate Bridge?", "answer": "Joseph Strauss",
+        "entity": "Golden Gate Bridge", "rewritten_query": "Who designed this bridge?"}
+
+
+def test_a_good_row_passes():
+    assert check_query(GOOD, CONFIG) == (None, "")
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"style": "x2y"}, "schema_mismatch"),
+    ({"answer": 42}, "schema_mismatch"),
+    ({"query": "   "}, "empty_query"),
+    ({"rewritten_query": ""}, "empty_query"),
+    ({"answer": "who designed the golden gate bridge"}, "query_equals_answer"),
+    ({"rewritten_query": "Designer?"}, "too_short"),
+    ({"query": "Who " + "really " * 45 + "designed it?"}, "too_long"),
+    ({"rewritten_query": "Who designed this bridge " + "x" * 300 + "?"}, "too_long"),
+    ({"entity": ""}, "empty_entity"),
+    ({"rewritten_query": "Who designed this golden bridge?"}, "entity_leak"),
+    ({"rewritten_query": "Who designed this bridge near the GATE?"}, "entity_leak"),
+    ({"rewritten_query": "Wer hat diese Brücke entworfen?"}, "wrong_language"),
+    ({"rewritten_query": "这座桥是谁设计的？"}, "wrong_language"),
+])
+def test_planted_bad_rows_get_the_right_reason(changes, reason):
+    got, detail = check_query({**GOOD, **changes}, CONFIG)
+    assert got == reason and detail
+
+
+def test_leak_check_is_token_level_and_knows_generic_nouns():
+    ant = {**GOOD, "entity": "Ant", "query": "What does the ant eat in winter?", "answer": "seeds"}
+    assert check_query({**ant, "rewritten_query": "What does this insect want in winter?"}, CONFIG)[0] is None
+    assert check_query({**ant, "rewritten_query": "What does this Ant eat in winter?"}, CONFIG)[0] == "entity_leak"
+    umbrella = {**GOOD, "entity": "Umbrella", "query": "What is an umbrella?", "answer": "a canopy"}
+    assert check_query({**umbrella, "rewritten_query": "What is this umbrella?"}, CONFIG)[0] == "entity_leak"
+
+
+def test_language_gate_is_configurable():
+    german = {"style": "t2t", "query": "Wer hat die Brücke entworfen?", "answer": "Joseph Strauss"}
+    assert check_query(german, CONFIG)[0] == "wrong_language"
+    assert check_query(german, GenerationConfig(expected_language="de"))[0] is None
+    assert check_query(german, GenerationConfig(expected_language="any"))[0] is None
+
+
+@pytest.mark.parametrize(("content", "refusal", "reason"), [
+    ('{"query": "q?", "answer": "a"}', None, None),
+    ('```json\n{"query": "q?", "answer": "a"}\n```', None, None),
+    ('Sure! {"query": "q?", "answer": "a"}', None, None),
+    ('{"query": "q?"', None, "invalid_json"),
+    ('{"query": "q?", "answer": 3}', None, "schema_mismatch"),
+    ('{"query": "q?", "answer": "a", "extra": 1}', None, "schema_mismatch"),
+    ("I'm sorry, I can't help with that.", None, "refused"),
+    (None, "I cannot assist with this.", "refused"),
+])
+def test_answer_parsing(content, refusal, reason):
+    data, got, _ = parse_json_answer(content, refusal, SCHEMAS["doc2query"])
+    assert got == reason
+    assert (data == {"query": "q?", "answer": "a"}) if reason is None else data is None
+
+
+def planted_responder(body):
+    """Like paragraph_responder, but plants a leak (Koala) and a German question (Sushi)."""
+    text = request_text(body)
+    if "Title: Koala" in text and '"rewritten_query"' in text:
+        return json.dumps({"entity": "Koala", "category": "animal", "rewritten_query": "How heavy is this koala?"})
+    if "Title: Sushi" in text and '"rewritten_query"' not in text and "caption-style" not in text:
+        return json.dumps({"query": "Woraus wird dieses Gericht gemacht?", "answer": "Reis"})
+    return paragraph_responder(body)
+
+
+def test_llm_outputs_that_fail_the_gates_are_dropped_with_reasons(tmp_path):
+    cands = candidates_frame(tmp_path, n=4, with_images=False)  # Eiffel Tower, Koala, Monstera, Sushi
+    with OpenAICompatServer(responder=planted_responder) as srv:
+        config = GenerationConfig(backend="openai", base_url=srv.base_url, model="m", concurrency=2,
+                                  cache_path=str(tmp_path / "c.duckdb"))
+        table, lineage, report = generate_queries(cands, config, show_progress=False)
+    assert report.drops_by_reason == {"wrong_language": 2, "entity_leak": 1}
+    leak = next(r for r in lineage.records if r.reason == "entity_leak")
+    assert leak.payload["rewritten_query"] == "How heavy is this koala?" and "koala" in leak.payload["detail"]
+    assert sorted(table["candidate_id"]) == ["cand-00", "cand-00", "cand-01", "cand-02", "cand-02"]
