@@ -1,6 +1,5 @@
 """``candidates``: clean, dedup, domain-classify and balance one shard's paragraphs."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
@@ -15,7 +14,8 @@ from gme_data.candidates import DOMAINS, CandidatesConfig, build_candidates
 class CandidatesAssetConfig(dg.Config):
     confidence_threshold: float = Field(default=0.5, description="Keep paragraphs whose domain confidence >= this")
     phash_distance: int = Field(default=6, description="Images within this pHash Hamming distance are duplicates")
-    max_per_domain: int = Field(default=0, description="Cap per domain for balance (0 = the library's default)")
+    max_per_domain: int = Field(default=0, description="Cap per domain for balance (0 = no cap)")
+    balance_ratio: float = Field(default=0.0, description="Cap = ratio x smallest domain count (0 = off)")
     min_rows: int = Field(default=1, description="Gate: fewest candidates a shard may yield")
     max_rows: int = Field(default=5_000_000, description="Gate: most candidates a shard may yield")
     min_text_chars: int = Field(default=20, description="Gate: shortest paragraph")
@@ -52,6 +52,8 @@ def candidates(
     cfg_kwargs = {"threshold": config.confidence_threshold, "phash_distance": config.phash_distance}
     if config.max_per_domain:
         cfg_kwargs["max_per_domain"] = config.max_per_domain
+    if config.balance_ratio:
+        cfg_kwargs["balance_ratio"] = config.balance_ratio
     df, output, report = build_candidates(raw_corpus, CandidatesConfig(**cfg_kwargs))
     counts = df["domain"].value_counts().rename_axis("domain").reset_index(name="n") if len(df) else None
     metadata = {

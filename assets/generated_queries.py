@@ -1,6 +1,5 @@
 """``generated_queries``: doc2query, entity extraction and generic rewrite, plus T->T / T->I styles."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

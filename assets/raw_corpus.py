@@ -1,6 +1,5 @@
 """``raw_corpus``: read one source shard (manifest, image folder, HF dataset, Wikipedia-style JSONL)."""
 
-from __future__ import annotations
 
 import dagster as dg
 from pydantic import Field

@@ -80,7 +80,7 @@ class SourceCatalogResource(dg.ConfigurableResource):
     def sample_specs(self) -> dict[str, SourceSpec]:
         from gme_data.sample_corpus import build_sample_corpus
 
-        manifests = build_sample_corpus(settings.home() / "raw" / "sample")
+        manifests = build_sample_corpus(settings.home() / "raw" / "sample", show_progress=False)
         return {f"{SAMPLE_PREFIX}{shard_slug(m.stem)}": SourceSpec(kind="wikipedia", path=m,
                                                                    shard=f"{SAMPLE_PREFIX}{shard_slug(m.stem)}")
                 for m in manifests}

@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from assets import candidates as candidates_module
+from assets import generated_queries as generated_queries_module
 from assets import raw_corpus as raw_corpus_module
 from dagster_project.catalog import SourceCatalogResource
 from dagster_project.io_manager import ParquetIOManager
@@ -21,7 +22,7 @@ from dagster_project.jobs import (
 )
 from dagster_project.resources import EmbedderResource, LineageResource, LLMResource, WorkbenchResource
 
-ASSET_MODULES = [raw_corpus_module, candidates_module]
+ASSET_MODULES = [raw_corpus_module, candidates_module, generated_queries_module]
 __all__ = ["defs", "register_shards"]
 
 
@@ -50,3 +51,13 @@ defs = dg.Definitions(
     schedules=[evaluation_schedule],
     resources=build_resources(),
 )
+
+
+def synthesis_job_def() -> dg.JobDefinition:
+    """Reconstructable handle on synthesis_job (for the multiprocess executor and tests)."""
+    return defs.resolve_job_def("synthesis_job")
+
+
+def training_eval_job_def() -> dg.JobDefinition:
+    """Reconstructable handle on training_eval_job."""
+    return defs.resolve_job_def("training_eval_job")

@@ -101,7 +101,7 @@ def _eval_run(args: argparse.Namespace) -> int:
         print("gme-data eval: --out is required", file=sys.stderr)
         return 2
     from gme_data.evaluation import metrics as M
-    from gme_data.evaluation.umrb_eval import umrb_eval
+    from gme_data.evaluation.api import umrb_eval
 
     result, paths = umrb_eval(
         args.model, args.out, suite=args.suite, tasks=_split(args.tasks), categories=_split(args.categories),

@@ -15,6 +15,7 @@ or ``gme-data eval --model default --suite local --out out/eval``. See ``docs`` 
 
 from __future__ import annotations
 
+from gme_data.evaluation.api import umrb_eval
 from gme_data.evaluation.errors import (
     BadRowError,
     DatasetFileMissingError,
@@ -38,7 +39,6 @@ from gme_data.evaluation.registry import (
 )
 from gme_data.evaluation.report import PUBLISHED, load_results, markdown_report, write_duckdb, write_reports
 from gme_data.evaluation.runner import DatasetResult, SuiteResult, evaluate_dataset, run_suite
-from gme_data.evaluation.umrb_eval import umrb_eval
 
 __all__ = [
     "CATEGORIES", "DEFAULT_METRICS", "LOCAL_SUITE", "PARTIAL", "PRESETS", "PUBLISHED", "REGISTRY", "TASKS", "UMRB",

@@ -195,12 +195,14 @@ def _easyvqa_datasets(root: Path, n_images: int, n_vqa_queries: int) -> list[Pat
 
 # ----------------------------------------------------------------------------- photos
 def _photo_source(name: str, package: str) -> Path | None:
-    try:
-        mod = importlib.import_module("skimage" if package == "skimage" else "sklearn")
-    except ImportError:
+    """Path of a bundled photo, found without importing the (slow to import) package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
         return None
-    base = Path(mod.__file__).parent / ("data" if package == "skimage" else "datasets/images")
-    p = base / name
+    base = Path(next(iter(spec.submodule_search_locations)))
+    p = base / ("data" if package == "skimage" else "datasets/images") / name
     return p if p.is_file() else None
 
 

@@ -139,12 +139,12 @@ def bar_chart(result: SuiteResult, path: str | Path, compare: Sequence[SuiteResu
     ax.set_ylabel("score (x100)")
     ax.set_ylim(0, 100)
     ax.set_title(f"{names[0]} on {result.suite} vs published UMRB", fontsize=10)
-    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -49,7 +49,7 @@ def exact_search(queries: np.ndarray, corpus: np.ndarray, k: int, device: str | 
                 else:
                     s = torch.cat([best_s, s], dim=1)
                     i = torch.cat([best_i, i], dim=1)
-                    best_s, pos = torch.topk(s, k, dim=1)
+                    best_s, pos = torch.topk(s, min(k, s.shape[1]), dim=1)
                     best_i = torch.gather(i, 1, pos)
             out_s[qs:qs + qt.shape[0]] = best_s.float().cpu().numpy()
             out_i[qs:qs + qt.shape[0]] = best_i.cpu().numpy()

@@ -75,6 +75,14 @@ def quantiles(values: Sequence[float] | np.ndarray) -> dict[str, float] | None:
     return out
 
 
+def object_columns(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Make ``columns`` object dtype with None (not NaN) for missing values: text/path columns are
+    "str or None" (pandas 3 would otherwise infer its string dtype with NaN)."""
+    for c in columns:
+        df[c] = pd.Series([clean(v) for v in df[c]], index=df.index, dtype=object)
+    return df
+
+
 def as_list(value: Any) -> list:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return []

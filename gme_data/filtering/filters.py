@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gme_data.filtering.common import clean, corpus_text, default_instructions, quantiles, require_columns
+from gme_data.filtering.common import (
+    clean,
+    corpus_text,
+    default_instructions,
+    object_columns,
+    quantiles,
+    require_columns,
+)
 from gme_data.filtering.config import FilterConfig, resolve_threshold
 from gme_data.filtering.dedup import find_duplicates, image_key, normalize_text
 from gme_data.filtering.text_retriever import TextRetriever, load_text_retriever
@@ -176,8 +183,8 @@ class _Run:
             r = self.rows[i]
             q = self._consistency_query(r)
             pid = clean(r.get("pos_id"))
-            if q is None:
-                continue
+            if q is None or (combos is None and clean(r.get("pos_text")) is None):
+                continue  # by default only positives with text are checked (not T->I / IT->I)
             if pid is not None and pid in pos_of:
                 positives.append(corpus[pos_of[pid]])
             elif clean(r.get("pos_text")) is not None:
@@ -278,11 +285,11 @@ def filter_samples(fused_queries: pd.DataFrame, candidates: pd.DataFrame | None 
         rank = None if math.isnan(run.consistency_rank[i]) else int(run.consistency_rank[i])
         cscore = None if math.isnan(run.consistency_score[i]) else round(float(run.consistency_score[i]), 6)
         v = run.verdicts[i]
-        common = {"combination": r["combination"], "image_score": image_score, "consistency_rank": rank,
-                  "consistency_score": cscore}
+        common = {"combination": r["combination"], "query_text": clean(r.get("query_text")),
+                  "image_score": image_score, "consistency_rank": rank, "consistency_score": cscore}
         if v is not None:
             lineage.drop(sid, RECORD_KIND, v.reason, parents=[fid], stage=STAGE, score=v.score, filter=v.filter,
-                         query_text=clean(r.get("query_text")), **common, **v.payload)
+                         **common, **v.payload)
             continue
         kept_rows.append({
             "id": sid, "combination": r["combination"], "instruction": instructions.get(r["combination"]),
@@ -296,6 +303,8 @@ def filter_samples(fused_queries: pd.DataFrame, candidates: pd.DataFrame | None 
     table["image_score"] = table["image_score"].astype("float64")
     table["consistency_score"] = table["consistency_score"].astype("float64")
     table["consistency_rank"] = table["consistency_rank"].astype("Int64")
+    object_columns(table, ("id", "combination", "instruction", "query_text", "query_image", "pos_id", "pos_text",
+                           "pos_image", "source_id", "fused_id"))
     report = _report(df, run, table, cfg)
     log.info("filtered_samples: %d -> %d kept (%.1f%%); drops %s", report.n_in, report.n_kept,
              100 * report.fraction_kept, report.drops_by_reason)

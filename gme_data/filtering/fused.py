@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from gme_data.errors import InvalidInputError
-from gme_data.filtering.common import as_list, clean, corpus_text, quantiles, require_columns
+from gme_data.filtering.common import as_list, clean, corpus_text, object_columns, quantiles, require_columns
 from gme_data.filtering.config import FusedConfig, resolve_threshold
 from gme_data.lineage import StageOutput
 from gme_data.pool import ImagePool
@@ -225,6 +225,9 @@ def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFram
     table["source_image_rank"] = table["source_image_rank"].astype("Int64")
     table["retrieved_ids"] = [as_list(v) for v in table["retrieved_ids"]]
     table["retrieved_scores"] = [[float(x) for x in as_list(v)] for v in table["retrieved_scores"]]
+    object_columns(table, ("id", "query_id", "candidate_id", "query_text", "query_image", "pos_text", "pos_image",
+                           "combination", "style", "query_image_id", "pos_id", "answer", "entity", "original_query",
+                           "retrieval_text", "image_rule", "embedder"))
     report = FusedReport(
         n_queries=len(gq), n_rows=len(table),
         by_combination=dict(sorted(Counter(table["combination"]).items())) if len(table) else {},

@@ -32,6 +32,9 @@ def default_model_path() -> str:
 class TextRetriever:
     """Dense text retriever: ``encode(texts)`` -> float32 ``[n, dim]``; ``ranks(...)`` for consistency."""
 
+    #: Texts kept in the in-process cache before it is cleared (bounds memory on big corpora).
+    max_cache: int = 200_000
+
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64):
         from sentence_transformers import SentenceTransformer
 
@@ -57,6 +60,9 @@ class TextRetriever:
         texts = [str(t) for t in texts]
         with self._lock:
             todo = sorted({t for t in texts if t not in self._cache})
+            if len(self._cache) + len(todo) > self.max_cache:
+                self._cache.clear()
+                todo = sorted(set(texts))
             if todo:
                 vecs = self._model.encode(todo, batch_size=self.batch_size, normalize_embeddings=True,
                                           convert_to_numpy=True, show_progress_bar=show_progress)

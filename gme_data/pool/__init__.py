@@ -4,7 +4,7 @@ retrieval of an entity's image (GME's fused-modal synthesis, step 4)."""
 
 from __future__ import annotations
 
-from gme_data.pool.pool import AddStats, ImagePool, PoolConfig, build_pool
+from gme_data.pool.pool import AddStats, ImagePool, PoolConfig, build_pool, default_pool_dir
 from gme_data.pool.sources import (
     PoolEntry,
     entries_from_candidates,
@@ -17,6 +17,6 @@ from gme_data.pool.sources import (
     pool_image_id,
 )
 
-__all__ = ["AddStats", "ImagePool", "PoolConfig", "PoolEntry", "build_pool", "entries_from_candidates",
+__all__ = ["AddStats", "ImagePool", "PoolConfig", "PoolEntry", "build_pool", "default_pool_dir", "entries_from_candidates",
            "entries_from_folder", "entries_from_hf", "entries_from_parquet", "entries_from_source",
            "entries_from_table", "file_sha1", "pool_image_id"]

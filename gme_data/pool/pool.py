@@ -430,6 +430,13 @@ class ImagePool:
         return f"ImagePool({str(self.directory)!r}, n={len(self)}, embedder={self.fingerprint['name']!r})"
 
 
+def default_pool_dir() -> Path:
+    """``<GME_DATA_HOME>/image_pool``: where the pipeline keeps its pool unless configured otherwise."""
+    from gme_data.settings import home
+
+    return home() / "image_pool"
+
+
 def build_pool(directory: str | Path, embedder: Any, sources: Iterable[Any] | Any = (),
                config: PoolConfig | None = None) -> tuple[ImagePool, AddStats]:
     """Open (or create) the pool at ``directory`` and add ``sources``; returns the pool and what was added."""
@@ -446,4 +453,5 @@ def build_pool(directory: str | Path, embedder: Any, sources: Iterable[Any] | An
     return pool, total
 
 
-__all__ = ["AddStats", "ImagePool", "PoolConfig", "PoolEntry", "build_pool", "file_sha1", "pool_image_id"]
+__all__ = ["AddStats", "ImagePool", "PoolConfig", "PoolEntry", "build_pool", "default_pool_dir", "file_sha1",
+           "pool_image_id"]

@@ -267,7 +267,8 @@ class GmeQwen2VL(Embedder):
     def position_ids(self, batch: GmeBatch) -> torch.Tensor:
         """``[3, n, L]`` positions for the configured ``position_mode`` (padding gets position 0)."""
         if self.position_mode == "reference":
-            pos = (batch.attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            mask = batch.attention_mask.long()
+            pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
             return pos.unsqueeze(0).expand(3, -1, -1)
         pos, _ = self.model.get_rope_index(batch.input_ids, batch.mm_token_type_ids,
                                            image_grid_thw=batch.image_grid_thw,

@@ -119,6 +119,7 @@ class OfflineEmbedder(Embedder):
         self.prompt_embeddings = self._prompt_embeddings(prompt_cache_dir)
         self._ocr: Any = None
         self._text_detector: Any = None
+        self._ocr_memo: dict[str, str] = {}
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -184,14 +185,23 @@ class OfflineEmbedder(Embedder):
         texts = getattr(ocr(np.asarray(image)), "txts", None) or ()
         return " ".join(t.strip() for t in texts if t and t.strip())
 
+    def image_text(self, image) -> str:
+        """OCR text of a text-rich image ('' for photos: fewer than ``ocr_min_boxes`` text boxes); memoised."""
+        digest = hashlib.sha1(np.asarray(image).tobytes()).hexdigest()
+        if digest not in self._ocr_memo:
+            if len(self._ocr_memo) >= 4096:
+                self._ocr_memo.clear()
+            rich = self.text_boxes(image) >= self.ocr_min_boxes
+            self._ocr_memo[digest] = self.ocr_text(image) if rich else ""
+        return self._ocr_memo[digest]
+
     def image_vectors(self, images: list) -> np.ndarray:
+        """Photo vectors, blended with the OCR text's embedding for text-rich images."""
         vecs = self.photo_vectors(images)
         if not self.ocr_enabled:
             return vecs
         for i, img in enumerate(images):
-            if self.text_boxes(img) < self.ocr_min_boxes:
-                continue
-            text = self.ocr_text(img)
+            text = self.image_text(img)
             if len(text) >= self.ocr_min_chars:
                 ocr_vec = self.text.encode([text])[0]
                 vecs[i] = self.ocr_weight * ocr_vec + (1 - self.ocr_weight) * vecs[i]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from gme_data.sample_corpus.render import render
+from gme_data.sample_corpus.render import RENDER_VERSION, render
 from gme_data.sources.spec import SourceSpec
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -43,7 +44,34 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _materialise(article: dict[str, Any], shard: str, dest: Path) -> dict[str, Any]:
+class RenderIndex:
+    """``images/index.json``: which recipe made each image file, so a rebuild skips unchanged files."""
+
+    def __init__(self, dest: Path):
+        self.path = dest / "images" / "index.json"
+        self.entries: dict[str, dict[str, str]] = (
+            json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {})
+
+    def ensure(self, dest: Path, rel: str, recipe: str, title: str) -> None:
+        """Render ``recipe`` to ``dest/rel`` unless the file there is already that recipe's output."""
+        key = f"v{RENDER_VERSION}:{recipe}:{title}"
+        entry, target = self.entries.get(rel), dest / rel
+        if entry and entry["key"] == key and target.is_file() and _sha1(target.read_bytes()) == entry["sha1"]:
+            return
+        data = render(recipe, title)
+        _write_if_changed(target, data)
+        self.entries[rel] = {"key": key, "sha1": _sha1(data)}
+
+    def save(self) -> None:
+        text = json.dumps(dict(sorted(self.entries.items())), indent=1, sort_keys=True) + "\n"
+        _write_if_changed(self.path, text.encode("utf-8"))
+
+
+def _sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def _materialise(article: dict[str, Any], shard: str, dest: Path, render_index: RenderIndex) -> dict[str, Any]:
     """The article with each image ``recipe`` replaced by the ``path`` of the rendered file."""
     paragraphs = []
     for index, paragraph in enumerate(article["paragraphs"]):
@@ -54,7 +82,7 @@ def _materialise(article: dict[str, Any], shard: str, dest: Path) -> dict[str, A
             if recipe is not None:
                 suffix = f"-{index}-{n}" if (index, n) != (0, 0) else ""
                 rel = f"images/{shard}/{_slug(article['title'])}{suffix}.png"
-                _write_if_changed(dest / rel, render(recipe, article["title"]))
+                render_index.ensure(dest, rel, recipe, article["title"])
                 image["path"] = rel
             images.append(image)
         paragraphs.append({**paragraph, "images": images})
@@ -71,13 +99,15 @@ def build_sample_corpus(dest_dir: str | Path, include_dirty: bool = True,
     dest.mkdir(parents=True, exist_ok=True)
     shards = CLEAN_SHARDS + ((DIRTY_SHARD,) if include_dirty else ())
     manifests = []
+    index = RenderIndex(dest)
     for shard in shards:
         articles = load_articles(shard)
-        lines = [json.dumps(_materialise(a, shard, dest), ensure_ascii=False, sort_keys=True)
+        lines = [json.dumps(_materialise(a, shard, dest, index), ensure_ascii=False, sort_keys=True)
                  for a in tqdm(articles, desc=f"sample corpus {shard}", disable=not show_progress)]
         manifest = dest / f"{shard}.jsonl"
         _write_if_changed(manifest, ("\n".join(lines) + "\n").encode("utf-8"))
         manifests.append(manifest)
+    index.save()
     return manifests
 
 

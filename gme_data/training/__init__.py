@@ -17,6 +17,15 @@ from gme_data.training.dataset import (
     validate_training_set,
 )
 
-__all__ = ["DEFAULT_RATIOS", "TrainingSetConfig", "TrainingSetResult", "build_training_set",
+from gme_data.training.evaluation import evaluate_retrieval
+from gme_data.training.loading import is_trained_model_dir, load_trained_embedder
+from gme_data.training.losses import duplicate_mask, info_nce
+from gme_data.training.sampler import CombinationBatchSampler
+from gme_data.training.trainer import TrainableModel, TrainConfig, latest_checkpoint, plot_training, train
+
+__all__ = ["CombinationBatchSampler", "TrainConfig", "TrainableModel", "duplicate_mask", "evaluate_retrieval",
+           "info_nce", "is_trained_model_dir", "latest_checkpoint", "load_trained_embedder", "plot_training",
+           "train",
+           "DEFAULT_RATIOS", "TrainingSetConfig", "TrainingSetResult", "build_training_set",
            "check_negatives_distinct", "check_no_split_leakage", "check_ratios", "export_training_set",
            "mixture_report", "read_training_jsonl", "split_of", "validate_training_set"]

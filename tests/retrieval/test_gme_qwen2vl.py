@@ -137,7 +137,7 @@ def test_long_text_is_truncated_keeping_template(gme, tiny_model, qwen_tokenizer
     batch = short.prepare([Item(text="word " * 200)], instruction=INSTR)
     ids = batch.input_ids[0].tolist()
     assert len(ids) <= 40 and ids[-1] == SPECIAL_TOKENS["<|endoftext|>"]
-    assert ids[-5:-1] == tiktoken_encoding().encode("<|im_end|>\n<|im_start|>assistant\n", allowed_special="all")
+    assert ids[-6:-1] == tiktoken_encoding().encode("<|im_end|>\n<|im_start|>assistant\n", allowed_special="all")
 
 
 def test_bad_inputs_raise_named_errors(gme, tiny_model, qwen_tokenizer):

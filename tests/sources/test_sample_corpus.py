@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from gme_data.candidates import DOMAINS
 from gme_data.images import ImageStore
 from gme_data.sample_corpus import CLEAN_SHARDS, build_sample_corpus, labelled_paragraphs, sample_source_specs
 from gme_data.sources import read_source, read_sources
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    return root, build_sample_corpus(root, show_progress=False)
 
 
 def _snapshot(root):
@@ -15,15 +23,22 @@ def _snapshot(root):
             if p.is_file()}
 
 
-def test_build_is_idempotent_and_deterministic(tmp_path):
-    first = build_sample_corpus(tmp_path / "a", show_progress=False)
-    snap = _snapshot(tmp_path / "a")
-    again = build_sample_corpus(tmp_path / "a", show_progress=False)
-    assert first == again and _snapshot(tmp_path / "a") == snap  # nothing rewritten
-    build_sample_corpus(tmp_path / "b", show_progress=False)
-    other = _snapshot(tmp_path / "b")
-    assert {k: v[0] for k, v in other.items()} == {k: v[0] for k, v in snap.items()}
-    assert [m.stem for m in first] == [*CLEAN_SHARDS, "dirty"]
+def test_build_is_idempotent_and_repairs_tampered_files(built, tmp_path):
+    root, manifests = built
+    snap = _snapshot(root)
+    assert build_sample_corpus(root, show_progress=False) == manifests
+    assert _snapshot(root) == snap  # nothing rewritten
+    assert [m.stem for m in manifests] == [*CLEAN_SHARDS, "dirty"]
+    cat = root / "images" / "wiki_01" / "cat.png"
+    cat.write_bytes(b"tampered")
+    build_sample_corpus(root, show_progress=False)
+    assert cat.read_bytes() == snap[cat.relative_to(root)][0]
+
+
+def test_build_is_deterministic_across_folders(built, tmp_path):
+    root, _ = built
+    build_sample_corpus(tmp_path, show_progress=False)
+    assert {k: v[0] for k, v in _snapshot(tmp_path).items()} == {k: v[0] for k, v in _snapshot(root).items()}
 
 
 def test_sample_covers_all_domains_evenly():
@@ -34,8 +49,8 @@ def test_sample_covers_all_domains_evenly():
     assert all(2 <= r["text"].count(". ") + 1 <= 5 for r in rows)
 
 
-def test_clean_shards_load_fully_and_dirty_shard_drops_planted_rows(tmp_path):
-    manifests = build_sample_corpus(tmp_path / "corpus", show_progress=False)
+def test_clean_shards_load_fully_and_dirty_shard_drops_planted_rows(built, tmp_path):
+    root, manifests = built
     specs = sample_source_specs(manifests)
     store = ImageStore(tmp_path / "store")
     clean, clean_out = read_sources(specs[:3], store, show_progress=False)
@@ -47,4 +62,4 @@ def test_clean_shards_load_fully_and_dirty_shard_drops_planted_rows(tmp_path):
                                        "empty_text": 1, "empty_text_and_image": 1, "image_not_found": 1,
                                        "missing_field": 1}
     assert dirty["title"].tolist() == ["Lighthouse", "Lighthouse (copy)", "Lantern"]
-    assert (tmp_path / "corpus" / "images" / "dirty" / "galaxy-survey.png").stat().st_size < 1000
+    assert (root / "images" / "dirty" / "galaxy-survey.png").stat().st_size < 1000

@@ -58,8 +58,6 @@ def test_grad_cache_equals_full_batch_gradients():
         return info_nce(q, c, 0.05)
 
     torch.manual_seed(1)
-    states = []
-    # full batch with the same dropout masks GradCache will draw: one RNG draw per chunk, in order
     chunks_q, chunks_c = [xq[:2], xq[2:4], xq[4:]], [xc[:5], xc[5:10], xc[10:]]
     torch.manual_seed(1)
     loss_gc = grad_cache_step(embed, chunks_q, chunks_c, loss_fn)
@@ -72,7 +70,6 @@ def test_grad_cache_equals_full_batch_gradients():
     assert torch.allclose(loss_gc, loss.detach(), atol=1e-6)
     for a, b in zip(g_gc, [p.grad for p in net.parameters()], strict=True):
         assert torch.allclose(a, b, atol=1e-5)
-    del states
 
 
 def test_linear_schedule_warmup_and_decay():
