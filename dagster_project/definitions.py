@@ -7,6 +7,8 @@ import os
 import dagster as dg
 
 from assets import candidates as candidates_module
+from assets import filtered_samples as filtered_samples_module
+from assets import fused_queries as fused_queries_module
 from assets import generated_queries as generated_queries_module
 from assets import raw_corpus as raw_corpus_module
 from dagster_project.catalog import SourceCatalogResource
@@ -20,9 +22,18 @@ from dagster_project.jobs import (
     synthesis_job,
     training_eval_job,
 )
-from dagster_project.resources import EmbedderResource, LineageResource, LLMResource, WorkbenchResource
+from dagster_project.resources import (
+    EmbedderResource,
+    ImagePoolResource,
+    LineageResource,
+    LLMResource,
+    WorkbenchResource,
+)
 
-ASSET_MODULES = [raw_corpus_module, candidates_module, generated_queries_module]
+ASSET_MODULES = [
+    raw_corpus_module, candidates_module, generated_queries_module, fused_queries_module,
+    filtered_samples_module,
+]
 __all__ = ["defs", "register_shards"]
 
 
@@ -39,6 +50,7 @@ def build_resources() -> dict:
         "catalog": SourceCatalogResource(),
         "embedder": EmbedderResource(),
         "llm": LLMResource(),
+        "image_pool": ImagePoolResource(),
     }
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -67,10 +69,11 @@ class EmbedderResource(dg.ConfigurableResource):
     batch_size: int = Field(default=16, description="Items per forward pass")
 
     def load(self) -> Any:
-        opts: tuple = ()
+        """The embedder (cached per process), with its embedding cache under <GME_DATA_HOME>/cache."""
+        opts: dict[str, Any] = {"cache_dir": str(settings.cache_dir() / "embeddings")}
         if self.model and not self.model.startswith("offline"):
-            opts = (("position_mode", self.position_mode),)
-        return _load_embedder_cached(self.model, self.device, self.dtype, opts)
+            opts["position_mode"] = self.position_mode
+        return _load_embedder_cached(self.model, self.device, self.dtype, tuple(sorted(opts.items())))
 
 
 class LLMResource(dg.ConfigurableResource):
@@ -105,3 +108,34 @@ class LLMResource(dg.ConfigurableResource):
         if api_key:
             overrides["api_key"] = api_key
         return GenerationConfig.from_env(**overrides)
+
+
+class ImagePoolResource(dg.ConfigurableResource):
+    """The persisted image pool (faiss) that fused queries retrieve entity images from.
+
+    Each ``fused_queries`` partition adds its shard's candidate images (only new content is
+    embedded) plus the configured extra sources, under an exclusive file lock so parallel shards
+    never write the index at the same time.
+    """
+
+    directory: str = Field(default="", description="Pool folder; '' = <GME_DATA_HOME>/image_pool")
+    extra_sources: list[str] = Field(default_factory=list,
+                                     description="More images: folders, .parquet files or 'hf:<dataset id>'")
+    batch_size: int = Field(default=16, description="Images per embedding batch")
+
+    def path(self) -> Path:
+        return Path(self.directory).resolve() if self.directory else settings.home() / "image_pool"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the pool's exclusive lock (fcntl) for the duration of the block."""
+        import fcntl
+
+        root = self.path()
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)

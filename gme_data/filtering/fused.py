@@ -96,7 +96,7 @@ def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFram
     Returns the table (columns :data:`FUSED_COLUMNS`), a :class:`StageOutput` (kept rows and drops:
     ``unknown_candidate``, ``missing_rewritten_query``, ``missing_entity``, ``empty_pool``,
     ``no_image_above_threshold``, ``candidate_has_no_image``, ``candidate_has_no_text``,
-    ``unsupported_style``) and a :class:`FusedReport`.
+    ``missing_query``, ``unsupported_style``) and a :class:`FusedReport`.
     """
     cfg = config or FusedConfig()
     require_columns(generated_queries, GENERATED_REQUIRED, "generated_queries")
@@ -148,6 +148,9 @@ def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFram
             fused_todo.append((g, cand, text))
             continue
         query = clean(g.get("query"))
+        if query is None:
+            drop(qid, cid, "missing_query", style=style)
+            continue
         base = {"query_id": qid, "candidate_id": cid, "pos_id": cid, "style": style, "answer": clean(g.get("answer")),
                 "entity": clean(g.get("entity")), "original_query": query, "query_text": query,
                 "query_image": None, "query_image_id": None, "retrieved_ids": [], "retrieved_scores": [],

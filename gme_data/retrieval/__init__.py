@@ -7,7 +7,8 @@
   ``ocr_weight``, ``cache_dir``, ``prompt_cache_dir``).
 - ``"gme-2b"``, ``"gme-7b"``, a Qwen2-VL hub id or local folder ->
   :class:`~gme_data.retrieval.gme_qwen2vl.GmeQwen2VL` (options: ``position_mode`` "reference"|"mrope",
-  ``min_image_tokens``, ``max_image_tokens``, ``max_length``, ``attn_implementation``, ``cache_dir``).
+  ``min_image_tokens``, ``max_image_tokens``, ``max_length``, ``attn_implementation``, ``cache_dir``
+  (embedding cache), ``hf_cache_dir`` and other transformers ``from_pretrained`` kwargs).
 
 Every embedder has ``encode(items, role="query"|"candidate", instruction=None, batch_size=None,
 show_progress=False) -> float32 [n, dim]`` (L2-normalised) and ``dim``, ``name``, ``modalities``.

@@ -158,13 +158,19 @@ class GmeQwen2VL(Embedder):
                         position_mode: str = "reference", min_image_tokens: int = 256,
                         max_image_tokens: int = 1280, max_length: int = 1800,
                         attn_implementation: str | None = None, cache_dir: str | Path | None = None,
-                        **hf_kwargs: Any) -> GmeQwen2VL:
-        """Load a GME checkpoint (``gme-2b``, ``gme-7b``, a hub id or a local folder) with plain kwargs."""
+                        hf_cache_dir: str | Path | None = None, **hf_kwargs: Any) -> GmeQwen2VL:
+        """Load a GME checkpoint (``gme-2b``, ``gme-7b``, a hub id or a local folder) with plain kwargs.
+
+        ``cache_dir`` is the embedding cache (see :class:`~gme_data.retrieval.base.EmbeddingCache`);
+        ``hf_cache_dir`` and other keyword arguments (``revision``, ``local_files_only``...) go to transformers.
+        """
         from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
 
         repo = ALIASES.get(name_or_path, name_or_path)
         device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device)
+        if hf_cache_dir is not None:
+            hf_kwargs["cache_dir"] = str(hf_cache_dir)
         kwargs = dict(hf_kwargs)
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
@@ -174,7 +180,7 @@ class GmeQwen2VL(Embedder):
             raise InvalidInputError(f"cannot load Qwen2-VL checkpoint {name_or_path!r} ({repo}): {exc}") from exc
         try:
             tokenizer = AutoTokenizer.from_pretrained(repo, **{k: v for k, v in hf_kwargs.items()
-                                                               if k in ("revision", "token", "local_files_only")})
+                                                               if k in ("revision", "token", "local_files_only", "cache_dir")})
         except (OSError, ValueError):
             from gme_data.retrieval.qwen_tokenizer import build_qwen2vl_tokenizer
 

@@ -118,6 +118,8 @@ class GmeLoraTrainable:
         if save_base:
             self._base_snapshot = Path(tempfile.mkdtemp(prefix="gme-base-"))
             embedder.model.save_pretrained(self._base_snapshot)
+            # the tokenizer travels with the weights, so the folder loads without any fallback
+            embedder.tokenizer.save_pretrained(self._base_snapshot)
         self.lora = {"r": r, "alpha": alpha, "dropout": dropout, "target_modules": target_modules}
         cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, bias="none")
         for p in embedder.model.parameters():
@@ -184,6 +186,7 @@ class GmeLoraTrainable:
         base_ref = self.base_spec
         if self._base_snapshot is not None:
             shutil.copytree(self._base_snapshot, path / "base")
+            (path / "base").chmod(0o755)
             base_ref = "base"
         e = self.embedder
         manifest = {

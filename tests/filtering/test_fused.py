@@ -99,12 +99,13 @@ def test_drops_for_bad_generated_rows(candidates, pool):
          "rewritten_query": None},
         {"id": "g3", "candidate_id": "c-violin", "style": "t2i", "query": "a violin on a table"},
         {"id": "g4", "candidate_id": "c-cat", "style": "i2i", "query": "x"},
+        {"id": "g5", "candidate_id": "c-cat", "style": "t2t", "query": "  "},
     ])
     res = build_fused_queries(gq, candidates, pool)
     assert res.table.empty
     assert {r.payload["query_id"]: r.reason for r in res.lineage.records} == {
         "g1": "unknown_candidate", "g2": "missing_rewritten_query", "g3": "candidate_has_no_image",
-        "g4": "unsupported_style"}
+        "g4": "unsupported_style", "g5": "missing_query"}
     with pytest.raises(InvalidInputError, match="missing column"):
         build_fused_queries(gq.drop(columns=["style"]), candidates, pool)
     with pytest.raises(InvalidInputError, match="rule"):

@@ -1,0 +1,78 @@
+"""``filtered_samples``: GME's filters (image-text score, consistency top-20, dedup, leak/length rules)."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.common import OWNERS, as_json, finish_stage, gallery_md, gate_spec, md_table
+from assets.fused_queries import pair_key
+from dagster_project.partitions import source_shards
+from dagster_project.resources import LineageResource, WorkbenchResource
+from gme_data.filtering import FilterConfig, filter_samples
+
+
+class FilteredSamplesConfig(dg.Config):
+    image_score_threshold: float = Field(default=-1.0, description="Drop samples whose image-text score is "
+                                         "below this; <0 = the embedder's default (GME: 0.2 for CLIP)")
+    consistency_model: str = Field(default="", description="sentence-transformers model for the consistency "
+                                   "filter; '' = bundled all-MiniLM-L6-v2")
+    consistency_top_k: int = Field(default=20, description="The positive must rank in the text retriever's top k")
+    dedup_text_threshold: float = Field(default=0.95, description="Query cosine at/above which samples are duplicates")
+    dedup_phash_max_distance: int = Field(default=4, description="Query images within this pHash distance are equal")
+    min_query_chars: int = Field(default=8)
+    max_query_chars: int = Field(default=512)
+    min_kept_fraction: float = Field(default=0.05, description="Gate: a filter run keeping less fails")
+    max_kept_fraction: float = Field(default=0.999, description="Gate: a filter run keeping everything fails")
+    min_rows: int = Field(default=1, description="Gate: fewest samples")
+    max_rows: int = Field(default=10_000_000, description="Gate: most samples")
+
+
+@dg.asset(
+    partitions_def=source_shards,
+    group_name="synthesis",
+    owners=OWNERS,
+    tags={"stage": "filtering"},
+    kinds={"python", "parquet"},
+    check_specs=[gate_spec("filtered_samples", "schema, known combinations, no duplicate (query, positive) "
+                                               "pairs, kept fraction within bounds, row-count bounds")],
+    description=(
+        "Training samples that pass GME's filters in order: image-text score threshold (per embedder), "
+        "consistency (the positive in a text retriever's top 20), near-duplicate removal (embedding "
+        "similarity + perceptual hash), answer/entity-leak and length rules. Every drop keeps its reason "
+        "and score in lineage."
+    ),
+)
+def filtered_samples(
+    context: dg.AssetExecutionContext,
+    config: FilteredSamplesConfig,
+    fused_queries: pd.DataFrame,
+    candidates: pd.DataFrame,
+    workbench: WorkbenchResource,
+    lineage: LineageResource,
+):
+    kwargs = {"consistency_model": config.consistency_model or None, "consistency_top_k": config.consistency_top_k,
+              "dedup_text_threshold": config.dedup_text_threshold,
+              "dedup_phash_max_distance": config.dedup_phash_max_distance,
+              "min_query_chars": config.min_query_chars, "max_query_chars": config.max_query_chars}
+    if config.image_score_threshold >= 0:
+        kwargs["image_score_thresholds"] = {"default": config.image_score_threshold}
+    result = filter_samples(fused_queries, candidates, FilterConfig(**kwargs))
+    df, rep = result.table, result.report.to_metadata()
+    drops = pd.DataFrame({"filter": list(rep["drops_by_filter"]), "dropped": list(rep["drops_by_filter"].values())})
+    kept_fraction = rep["fraction_kept"]
+    metadata = {
+        "fraction_kept": float(kept_fraction),
+        "drops_by_filter": dg.MetadataValue.md(md_table(drops)),
+        "by_combination": as_json(rep["by_combination"]),
+        "score_quantiles": as_json(rep["scores"]),
+        "sample_gallery": dg.MetadataValue.md(gallery_md(rep.get("gallery", []), "query_image", "query_text")),
+        "report": as_json({k: v for k, v in rep.items() if k != "gallery"}),
+    }
+    yield from finish_stage(
+        context, "filtered_samples", df, result.lineage, lineage, workbench,
+        gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
+                     "min_kept_fraction": config.min_kept_fraction, "max_kept_fraction": config.max_kept_fraction},
+        derive=lambda d: d.assign(_pair_key=pair_key(d, "query_text", "query_image", "pos_text", "pos_image"),
+                                  _kept_fraction=kept_fraction),
+        metadata=metadata, report_extra={k: v for k, v in rep.items() if k != "gallery"},
+    )

@@ -1,0 +1,84 @@
+"""``fused_queries``: attach the entity's image (retrieved from the image pool) to rewritten queries."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.common import OWNERS, as_json, finish_stage, gallery_md, gate_spec, md_table
+from dagster_project.partitions import source_shards
+from dagster_project.resources import EmbedderResource, ImagePoolResource, LineageResource, WorkbenchResource
+from gme_data.filtering import FusedConfig, build_fused_queries
+from gme_data.pool import ImagePool, PoolConfig
+
+
+class FusedQueriesConfig(dg.Config):
+    top_k: int = Field(default=5, description="Pool images retrieved per entity (all recorded in lineage)")
+    rule: str = Field(default="top1", description="'top1', 'top1_above_threshold' or 'prefer_source_image'")
+    image_score_threshold: float = Field(default=-1.0, description="For top1_above_threshold; <0 = "
+                                         "the embedder's default from gme_data.filtering")
+    query_template: str = Field(default="{entity}", description="Text sent to the pool ({entity}, {title})")
+    emit_it_it: bool = Field(default=True, description="Also emit IT->IT samples when the paragraph has an image")
+    min_rows: int = Field(default=1, description="Gate: fewest rows")
+    max_rows: int = Field(default=10_000_000, description="Gate: most rows")
+
+
+def pair_key(df: pd.DataFrame, q_text: str, q_image: str, p_text: str, p_image: str) -> pd.Series:
+    """One string per (query, positive) pair, for the uniqueness expectation."""
+    cols = [df[c].fillna("").astype(str) for c in (q_text, q_image, p_text, p_image)]
+    return cols[0] + "\x1f" + cols[1] + "\x1f" + cols[2] + "\x1f" + cols[3]
+
+
+@dg.asset(
+    partitions_def=source_shards,
+    group_name="synthesis",
+    owners=OWNERS,
+    tags={"stage": "fusion"},
+    kinds={"python", "parquet", "faiss"},
+    check_specs=[gate_spec("fused_queries", "unique ids, query text present, known combinations, "
+                                            "image-text scores in range, row-count bounds")],
+    description=(
+        "Fused (image + text) queries: each generically rewritten query gets its entity's image, retrieved "
+        "top-k from the persisted image pool (faiss) by entity name with the configured embedder; T->T "
+        "and T->I queries pass through as their own combinations. Retrieved ids and scores go to lineage."
+    ),
+)
+def fused_queries(
+    context: dg.AssetExecutionContext,
+    config: FusedQueriesConfig,
+    generated_queries: pd.DataFrame,
+    candidates: pd.DataFrame,
+    embedder: EmbedderResource,
+    image_pool: ImagePoolResource,
+    workbench: WorkbenchResource,
+    lineage: LineageResource,
+):
+    model = embedder.load()
+    thresholds = {"default": config.image_score_threshold} if config.image_score_threshold >= 0 else None
+    cfg_kwargs = {"top_k": config.top_k, "rule": config.rule, "query_template": config.query_template,
+                  "emit_it_it": config.emit_it_it}
+    if thresholds:
+        cfg_kwargs["image_score_thresholds"] = thresholds
+    with image_pool.locked():
+        pool = ImagePool(image_pool.path(), model, PoolConfig(batch_size=image_pool.batch_size))
+        added = pool.add(candidates)
+        for src in image_pool.extra_sources:
+            added_extra = pool.add(src)
+            context.log.info(f"image pool: {src}: {added_extra.as_dict()}")
+        result = build_fused_queries(generated_queries, candidates, pool, FusedConfig(**cfg_kwargs))
+    df = result.table
+    rep = result.report.to_metadata()
+    combos = df["combination"].value_counts().rename_axis("combination").reset_index(name="n") if len(df) else None
+    fused_rows = df[df["query_image"].notna()].to_dict("records") if len(df) else []
+    metadata = {
+        "embedder": model.name,
+        "pool_size": len(pool),
+        "pool_added": as_json(added.as_dict()),
+        "by_combination": dg.MetadataValue.md(md_table(combos) if combos is not None else "_none_"),
+        "fused_gallery": dg.MetadataValue.md(gallery_md(fused_rows, "query_image", "query_text")),
+        "report": as_json(rep),
+    }
+    yield from finish_stage(
+        context, "fused_queries", df, result.lineage, lineage, workbench,
+        gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows},
+        metadata=metadata, report_extra=rep,
+    )
