@@ -61,6 +61,13 @@ def thumbnail_data_url(path: str | None, size: int = 96) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def image_data_url(path: str | Path) -> str:
+    """A PNG/JPEG file inlined as a data URL (plots in markdown metadata)."""
+    data = Path(path).read_bytes()
+    mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
+    return f"data:{mime};base64," + base64.b64encode(data).decode()
+
+
 def gallery_md(rows: list[dict[str, Any]], image_key: str, text_key: str, limit: int = 8) -> str:
     """Markdown gallery: inline thumbnails beside their text."""
     lines = ["| image | text |", "|---|---|"]

@@ -10,6 +10,10 @@ from assets import candidates as candidates_module
 from assets import filtered_samples as filtered_samples_module
 from assets import fused_queries as fused_queries_module
 from assets import generated_queries as generated_queries_module
+from assets import gme_model as gme_model_module
+from assets import hard_negatives as hard_negatives_module
+from assets import training_set as training_set_module
+from assets import umrb_eval as umrb_eval_module
 from assets import raw_corpus as raw_corpus_module
 from dagster_project.catalog import SourceCatalogResource
 from dagster_project.io_manager import ParquetIOManager
@@ -32,7 +36,7 @@ from dagster_project.resources import (
 
 ASSET_MODULES = [
     raw_corpus_module, candidates_module, generated_queries_module, fused_queries_module,
-    filtered_samples_module,
+    filtered_samples_module, hard_negatives_module, training_set_module, gme_model_module, umrb_eval_module,
 ]
 __all__ = ["defs", "register_shards"]
 

@@ -1,9 +1,10 @@
 """The ``local`` suite: seven small retrieval datasets built offline from bundled real data.
 
 Written in the local layout (:mod:`gme_data.evaluation.loaders`), one folder per dataset, so the
-whole harness runs in CI without network. Sizes are small (at most ~60 candidates per dataset by
-default, ~250 image encodings in all) and adjustable (``n_images``, ``n_vqa_queries``, ``n_docs``,
-``n_photos``); with OCR on, the offline default embedder's cost is dominated by the page images.
+whole harness runs in CI without network. Sizes are small (at most 60 candidates per dataset by
+default, ~220 image encodings in all) and adjustable (``n_images``, ``n_vqa_queries``, ``n_docs``,
+``n_photos``). Measured: the offline default embedder (OCR on) needs ~120 CPU-seconds for the whole
+default suite (about 1-2 minutes on two free cores), most of it OCR of the 12 page images.
 
 ==========================  ======  =================================================================
 dataset                     task    content
@@ -38,7 +39,7 @@ from PIL import Image, ImageDraw, ImageFont
 from gme_data.errors import SourceError
 from gme_data.evaluation.registry import LOCAL_REGISTRY
 
-SUITE_VERSION = 1
+SUITE_VERSION = 2
 SHAPES = ("circle", "rectangle", "triangle")
 COLORS = ("red", "green", "blue", "yellow", "gray", "teal", "black", "brown")
 
@@ -256,9 +257,15 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def render_page(title: str, body: str, page_no: int, size: tuple[int, int] = (680, 880)) -> Image.Image:
-    """A document page: running header, title, wrapped body text (cut to fit), page number."""
+def render_page(title: str, body: str, page_no: int, size: tuple[int, int] = (680, 880),
+                max_lines: int = 16) -> Image.Image:
+    """A document page: running header, title, wrapped body text (at most ``max_lines``), page number.
+
+    Pages are kept short (16 lines by default) because OCR time, which dominates the offline
+    embedder's cost on pages, grows with the number of text lines.
+    """
     w, h = size
+    lines_left = max_lines
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
     small, title_font, text_font = _font(13), _font(26), _font(16)
@@ -268,12 +275,13 @@ def render_page(title: str, body: str, page_no: int, size: tuple[int, int] = (68
     y = 100
     for para in body.split("\n\n"):
         for line in textwrap.wrap(" ".join(para.split()), width=72) or [""]:
-            if y > h - 60:
+            if y > h - 60 or lines_left <= 0:
                 break
             draw.text((40, y), line, fill=(20, 20, 20), font=text_font)
             y += 21
+            lines_left -= 1
         y += 10
-        if y > h - 60:
+        if y > h - 60 or lines_left <= 0:
             break
     draw.text((w // 2 - 10, h - 32), str(page_no), fill=(110, 110, 110), font=small)
     return img
@@ -298,7 +306,7 @@ def _document_datasets(root: Path, n_docs: int) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- entry point
-def build_local_suite(out_dir: str | Path, n_images: int = 60, n_vqa_queries: int = 40, n_docs: int = 20,
+def build_local_suite(out_dir: str | Path, n_images: int = 60, n_vqa_queries: int = 40, n_docs: int = 12,
                       n_photos: int = len(PHOTOS), overwrite: bool = False) -> dict[str, Path]:
     """Write the local suite under ``out_dir`` (one folder per dataset); returns slug -> folder.
 

@@ -8,7 +8,8 @@
 - Scores: every metric in ``metrics`` (x100), the dataset's headline score (its ``metric_key``),
   means per task and per category (plain means over datasets) and the overall mean.
 - Resumable: ``OUT/datasets/<slug>.json`` is written as each dataset finishes; a rerun with the same
-  settings loads it instead of evaluating again. Datasets that fail to load are reported
+  settings (model key, metrics, top-k, instruction, and for local copies the files' size/mtime)
+  loads it instead of evaluating again. Datasets that fail to load are reported
   (``failed``) and skipped, and are retried on the next run.
 """
 
@@ -321,14 +322,25 @@ def evaluate_dataset(embedder: Any, spec: DatasetSpec, parts: Sequence[EvalDatas
 DatasetRef = DatasetSpec | EvalDataset | str | Path
 
 
+def _dir_stamp(path: Path) -> str:
+    """A cheap identity of a local-layout folder: path plus size/mtime of its three files."""
+    parts = [str(path.resolve())]
+    for name in ("queries.jsonl", "corpus.jsonl", "qrels.tsv", "dataset.json"):
+        f = path / name
+        if f.is_file():
+            st = f.stat()
+            parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
 def _resolve(ref: DatasetRef) -> tuple[DatasetSpec, list[EvalDataset] | None, str]:
     """(spec, preloaded parts or None, source id for the settings hash)."""
     if isinstance(ref, DatasetSpec):
         return ref, None, ref.slug
     if isinstance(ref, EvalDataset):
-        return spec_for_local(ref), [ref], ref.source or ref.name
+        return spec_for_local(ref), [ref], ref.corpus_fingerprint()
     data = load_local(ref)
-    return spec_for_local(data), [data], str(Path(ref).resolve())
+    return spec_for_local(data), [data], _dir_stamp(Path(ref))
 
 
 def run_suite(embedder: Any, datasets: Sequence[DatasetRef], out_dir: str | Path, *, suite: str = "custom",
@@ -353,8 +365,11 @@ def run_suite(embedder: Any, datasets: Sequence[DatasetRef], out_dir: str | Path
     failed: dict[str, str] = {}
     refs = [_resolve(r) for r in datasets]
     bar = tqdm(refs, desc=f"eval {getattr(embedder, 'name', 'model')}", unit="dataset", disable=not show_progress)
+    root = Path(data_root) if data_root is not None else None
     for spec, parts, source_id in bar:
         bar.set_postfix_str(spec.slug)
+        if parts is None and root is not None and (root / spec.slug).is_dir():
+            source_id = _dir_stamp(root / spec.slug)  # a local copy: its edits invalidate stored results
         shash = _hash(RESULT_VERSION, mkey, spec.slug, source_id, spec.metric_key, sorted(metrics), top_k,
                       spec.instruction)
         rpath = out / "datasets" / f"{_safe(spec.slug)}.json"

@@ -123,19 +123,27 @@ def topk(queries: np.ndarray, corpus: np.ndarray, k: int, exact_max: int = 50_00
          chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` inner-product neighbours: (scores [nq, k], indices [nq, k]), best first.
 
-    Exact numpy for corpora up to ``exact_max`` rows; a faiss flat index beyond (also exact).
+    Exact numpy for corpora up to ``exact_max`` rows; beyond, the retrieval package's faiss
+    :class:`~gme_data.retrieval.index.VectorIndex` (exact flat, HNSW past its size threshold).
     """
     nq, nc = queries.shape[0], corpus.shape[0]
     k = min(k, nc)
     if nq == 0 or k == 0:
         return np.zeros((nq, k), np.float32), np.zeros((nq, k), np.int64)
     if nc > exact_max:
-        import faiss
+        from gme_data.retrieval.index import VectorIndex
 
-        index = faiss.IndexFlatIP(corpus.shape[1])
-        index.add(np.ascontiguousarray(corpus, dtype=np.float32))
-        scores, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return scores.astype(np.float32), idx.astype(np.int64)
+        index = VectorIndex(int(corpus.shape[1]))
+        index.add([str(i) for i in range(nc)], corpus)
+        hits = index.search(queries, k)
+        scores = np.full((nq, k), -np.inf, np.float32)
+        idx = np.zeros((nq, k), np.int64)
+        for r, row in enumerate(hits):
+            scores[r, : len(row)] = [h.score for h in row]
+            idx[r, : len(row)] = [int(h.id) for h in row]
+            if len(row) < k:  # HNSW can return fewer: pad with the last hit, dropped as duplicates later
+                idx[r, len(row):] = idx[r, max(0, len(row) - 1)]
+        return scores, idx
     scores_out = np.empty((nq, k), np.float32)
     idx_out = np.empty((nq, k), np.int64)
     for s in range(0, nq, chunk):

@@ -237,9 +237,13 @@ def mine_hard_negatives(samples: pd.DataFrame, pool: pd.DataFrame | None, embedd
         chosen_scores: list[float] = []
         fn_ids: list[tuple[str, float]] = []
         n_pos_here, n_cons, above = 0, 0, 0
+        seen: set[int] = set()
         for s, j in zip(sc.tolist(), ix.tolist(), strict=True):
             if n_cons >= cfg.top_n:
                 break
+            if not np.isfinite(s) or j in seen:  # padding from an approximate index
+                continue
+            seen.add(j)
             if is_positive(j):
                 n_pos_here += 1
                 continue
@@ -266,7 +270,11 @@ def mine_hard_negatives(samples: pd.DataFrame, pool: pd.DataFrame | None, embedd
             gidx = pl.groups.get(g, np.zeros(0, np.int64))
             taken = set(chosen) | {j for j in ix.tolist()}
             rng = _sample_rng(cfg.seed, sid)
-            for j in rng.permutation(gidx).tolist():
+            if len(gidx) <= 4096:
+                draws = rng.permutation(gidx).tolist()
+            else:  # large pools: a bounded number of random draws instead of a full permutation
+                draws = list(dict.fromkeys(gidx[rng.integers(0, len(gidx), size=64 * cfg.k)].tolist()))
+            for j in draws:
                 if len(chosen) >= cfg.k:
                     break
                 if j in taken or is_positive(j):
@@ -281,7 +289,7 @@ def mine_hard_negatives(samples: pd.DataFrame, pool: pd.DataFrame | None, embedd
         fn_edges = [Edge(sid, cid, cfg.stage, DROPPED, "likely_false_negative", s) for cid, s in fn_ids[:MAX_FN_EDGES]]
         payload = dict(n_negatives=len(chosen), n_random=int(sum(is_random)), positive_rank=above + 1,
                        positive_score=round(s_pos, 6), n_false_negatives=len(fn_ids),
-                       n_positive_duplicates=max(0, n_pos_here - 1), model=model_name)
+                       positives_in_pool=n_pos_here, model=model_name)
         if len(chosen) < cfg.required:
             reason = "no_negatives" if not chosen else "too_few_negatives"
             lineage.drop(sid, "sample", reason, parents=[], stage=cfg.stage, score=s_pos, **payload)

@@ -36,7 +36,15 @@ __all__ = ["CANDIDATE_INSTRUCTION", "DATASETS", "DEFAULT_INSTRUCTIONS", "INSTRUC
 
 def load_embedder(name_or_path: str | None = None, device: str | None = None, dtype: Any = None,
                   **options: Any) -> Embedder:
-    """Load an embedder by name or path; no argument gives the offline default (see module docstring)."""
+    """Load an embedder by name or path; no argument gives the offline default (see module docstring).
+
+    A folder written by :mod:`gme_data.training` (a ``manifest.json`` of kind ``adapter`` or
+    ``gme-lora``) loads as the trained model it holds.
+    """
+    from gme_data.training.loading import is_trained_model_dir, load_trained_embedder
+
+    if is_trained_model_dir(name_or_path):
+        return load_trained_embedder(str(name_or_path), device=device, dtype=dtype, **options)
     if name_or_path in OFFLINE_NAMES:
         from gme_data.retrieval.offline import OfflineEmbedder
 

@@ -108,8 +108,9 @@ class AdapterEmbedder:
 
 
 def save_adapter(adapter: ResidualAdapter, path: str | Path, base_spec: str | None, base_name: str,
-                 extra: dict[str, Any] | None = None) -> Path:
-    """Write ``manifest.json`` + ``adapter.safetensors`` into ``path``."""
+                 extra: dict[str, Any] | None = None, base_options: dict[str, Any] | None = None) -> Path:
+    """Write ``manifest.json`` + ``adapter.safetensors`` into ``path``. ``base_options``: the keyword
+    options that rebuild the same base (e.g. the offline default's ``ocr``, ``alpha``)."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -117,7 +118,7 @@ def save_adapter(adapter: ResidualAdapter, path: str | Path, base_spec: str | No
     state = {k: v.detach().float().cpu().contiguous() for k, v in adapter.state_dict().items()}
     save_file(state, str(path / WEIGHTS))
     manifest = {"kind": KIND, "format_version": 1, "base": base_spec, "base_name": base_name,
-                **adapter.config(), "weights": WEIGHTS, "sha1": _file_sha1(path / WEIGHTS), **(extra or {})}
+                "base_options": base_options or {}, **adapter.config(), "weights": WEIGHTS, "sha1": _file_sha1(path / WEIGHTS), **(extra or {})}
     (path / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
     return path
 
@@ -162,10 +163,19 @@ def load_adapter_embedder(path: str | Path, base: Any = None, device: Any = None
         raise InvalidInputError(f"{wpath}: cannot load adapter weights ({exc})") from exc
     if device is not None:
         adapter.to(device)
-    base = base if base is not None else _load_base(m.get("base"), device, **options)
+    trained_options = dict(m.get("base_options") or {})
+    base = base if base is not None else _load_base(m.get("base"), device, **{**trained_options, **options})
     if strict and m.get("base_name") and getattr(base, "name", None) != m["base_name"]:
         raise InvalidInputError(f"{path}: adapter was trained on base {m['base_name']!r}, got "
                                 f"{getattr(base, 'name', None)!r} (strict=False to allow)")
+    settings = getattr(base, "settings", None)
+    if strict and isinstance(settings, dict):
+        differ = sorted(k for k, v in trained_options.items()
+                        if k in settings and k != "dtype" and settings[k] != v)
+        if differ:
+            raise InvalidInputError(f"{path}: base settings differ from training for {differ} "
+                                    f"(trained {[trained_options[k] for k in differ]}, got "
+                                    f"{[settings[k] for k in differ]}; strict=False to allow)")
     sha = m.get("sha1") or _file_sha1(wpath)
     return AdapterEmbedder(base, adapter, name=f"{getattr(base, 'name', 'base')}+adapter-{sha[:12]}")
 
@@ -230,16 +240,25 @@ class AdapterTrainable:
     family = "adapter"
 
     def __init__(self, base: Any = None, base_spec: str | None = None, hidden: int | None = None,
-                 per_role: bool = True, batch_size: int = 32, show_progress: bool = False, device: Any = None):
+                 per_role: bool = True, batch_size: int = 32, show_progress: bool = False, device: Any = None,
+                 init_from: str | Path | None = None, base_options: dict[str, Any] | None = None):
+        if isinstance(base, str):
+            base_spec, base = base, None
         if base is None:
             from gme_data import load_embedder
 
-            base = load_embedder(None)
             base_spec = base_spec or "offline-default"
+            base = load_embedder(None if base_spec == "offline-default" else base_spec, **(base_options or {}))
         self.base = base
         self.base_spec = base_spec
         self.base_name = str(getattr(base, "name", type(base).__name__))
-        self.adapter = ResidualAdapter(int(base.dim), hidden, per_role)
+        settings = getattr(base, "settings", None)
+        self.base_options = dict(base_options) if base_options is not None else (
+            {k: v for k, v in settings.items() if k != "dtype"} if isinstance(settings, dict) else {})
+        if init_from is not None:  # continue from a saved adapter (GME's second stage)
+            self.adapter = load_adapter_embedder(init_from, base=base).adapter.train()
+        else:
+            self.adapter = ResidualAdapter(int(base.dim), hidden, per_role)
         self.device = torch.device(device or "cpu")
         self.adapter.to(self.device)
         self.cache = FrozenCache(base, batch_size, show_progress)
@@ -270,7 +289,8 @@ class AdapterTrainable:
         self.adapter.load_state_dict(torch.load(Path(path) / "adapter.pt", map_location=self.device))
 
     def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
-        save_adapter(self.adapter, path, self.base_spec, self.base_name, {"trained": extra or {}})
+        save_adapter(self.adapter, path, self.base_spec, self.base_name, {"trained": extra or {}},
+                     base_options=self.base_options)
 
     def to_embedder(self) -> AdapterEmbedder:
         """The trained adapter over the live base embedder."""

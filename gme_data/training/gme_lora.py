@@ -75,8 +75,9 @@ def random_gme_embedder(config: Any = None, seed: int = 0, device: Any = None, d
 
     torch.manual_seed(seed)
     device = resolve_device(device)
-    model = Qwen2VLForConditionalGeneration(config or tiny_qwen2vl_config())
-    model.to(device=device, dtype=resolve_dtype(dtype, device))
+    with torch.device(device):  # initialise where it will run (a 2B model inits in seconds on a GPU)
+        model = Qwen2VLForConditionalGeneration(config or tiny_qwen2vl_config())
+    model.to(dtype=resolve_dtype(dtype, device))
     return GmeQwen2VL(model, build_qwen2vl_tokenizer(), name=kwargs.pop("name", "random-qwen2vl"),
                       min_image_tokens=min_image_tokens, max_image_tokens=max_image_tokens, **kwargs)
 
@@ -91,6 +92,8 @@ class GmeLoraTrainable:
     ``embedder``: a loaded ``GmeQwen2VL`` (or pass ``base`` = name/folder to load one).
     ``base_spec``: how the saved manifest names the base (defaults to ``base``); with
     ``save_base=True`` the base weights are stored in the output folder instead (small models).
+    ``init_from``: a saved ``gme-lora`` folder (or a checkpoint's ``trainable`` folder) whose adapter
+    weights training continues from (GME's second stage, after re-mining with the trained model).
     """
 
     family = KIND
@@ -99,7 +102,7 @@ class GmeLoraTrainable:
                  dropout: float = 0.0, target_modules: str | list[str] = LORA_TARGETS,
                  gradient_checkpointing: bool = True, device: Any = None, dtype: Any = None,
                  base_spec: str | None = None, save_base: bool = False, autocast: bool | None = None,
-                 **load_options: Any):
+                 init_from: str | Path | None = None, **load_options: Any):
         from peft import LoraConfig, get_peft_model
 
         if embedder is None:
@@ -126,8 +129,15 @@ class GmeLoraTrainable:
             p.requires_grad_(False)
         self.peft_model = get_peft_model(embedder.model, cfg)
         if gradient_checkpointing:
-            embedder.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            ckpt_kwargs = {"use_reentrant": False}
+            if hasattr(embedder.model, "activation_checkpointing_enable"):
+                embedder.model.activation_checkpointing_enable(activation_checkpointing_kwargs=ckpt_kwargs)
+            else:  # older transformers
+                embedder.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
         self.gradient_checkpointing = gradient_checkpointing
+        if init_from is not None:  # continue from a saved model folder's (or checkpoint's) adapter
+            src = Path(init_from)
+            self.load_trainable(src / "adapter" if (src / "adapter").is_dir() else src)
         is_cuda = embedder.device.type == "cuda"
         self.autocast = is_cuda and embedder.dtype == torch.bfloat16 if autocast is None else autocast
 
@@ -138,16 +148,26 @@ class GmeLoraTrainable:
     def prepare(self, rows: Sequence[TrainRow]) -> None:
         return None
 
-    def embed(self, items: Sequence[Item], role: str, instructions: Sequence[str | None]) -> torch.Tensor:
+    def prepare_chunk(self, items: Sequence[Item], role: str, instructions: Sequence[str | None],
+                      keep_on_device: bool = False) -> list[tuple[list[int], Any]]:
+        """Tokenise / preprocess once (GradCache runs each chunk twice): ``[(positions, GmeBatch)]`` per
+        instruction group. Batches are parked on the CPU unless ``keep_on_device``."""
         groups: dict[str | None, list[int]] = {}
         for i, ins in enumerate(instructions):
             groups.setdefault(ins, []).append(i)
-        parts, order = [], []
+        out = []
         for ins, idx in groups.items():
             batch = self.embedder.prepare([items[i] for i in idx], role=role, instruction=ins)
-            with torch.autocast(device_type=self.embedder.device.type, dtype=torch.bfloat16,
-                                enabled=self.autocast):
-                parts.append(self.embedder.embed_tensors(batch).float())
+            out.append((idx, batch if keep_on_device else batch.to("cpu")))
+        return out
+
+    def embed_prepared(self, prepared: list[tuple[list[int], Any]]) -> torch.Tensor:
+        """Differentiable forward of a :meth:`prepare_chunk` result, rows back in input order."""
+        parts, order = [], []
+        dev = self.embedder.device
+        for idx, batch in prepared:
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=self.autocast):
+                parts.append(self.embedder.embed_tensors(batch.to(dev)).float())
             order.extend(idx)
         out = torch.cat(parts) if len(parts) > 1 else parts[0]
         if order != list(range(len(order))):
@@ -155,6 +175,9 @@ class GmeLoraTrainable:
             inv[torch.tensor(order)] = torch.arange(len(order))
             out = out[inv.to(out.device)]
         return out
+
+    def embed(self, items: Sequence[Item], role: str, instructions: Sequence[str | None]) -> torch.Tensor:
+        return self.embed_prepared(self.prepare_chunk(items, role, instructions, keep_on_device=True))
 
     def set_train(self, mode: bool) -> None:
         self.embedder.model.train(mode)

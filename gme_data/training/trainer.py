@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from gme_data.errors import InvalidInputError
 from gme_data.records import Item
 from gme_data.training.evaluation import evaluate_retrieval
-from gme_data.training.gradcache import chunked, grad_cache_step
+from gme_data.training.gradcache import grad_cache_step
 from gme_data.training.losses import duplicate_mask, info_nce
 from gme_data.training.rows import TrainRow, table_rows
 from gme_data.training.sampler import CombinationBatchSampler
@@ -43,7 +43,12 @@ Chunk = tuple[list[Item], str, list[str | None]]
 
 @runtime_checkable
 class TrainableModel(Protocol):
-    """What :func:`train` needs from a model family."""
+    """What :func:`train` needs from a model family.
+
+    Optional: ``prepare_chunk(items, role, instructions) -> prepared`` and
+    ``embed_prepared(prepared) -> Tensor``; when present, GradCache preprocesses each chunk once
+    instead of once per pass.
+    """
 
     family: str
 
@@ -181,8 +186,13 @@ def contrastive_step(model: TrainableModel, q_chunk: Chunk, c_chunk: Chunk, pos_
         loss = loss_fn(embed(q_chunk), embed(c_chunk))
         loss.backward()
         return float(loss.detach())
-    loss = grad_cache_step(embed, _split_chunk(q_chunk, grad_cache_chunk), _split_chunk(c_chunk, grad_cache_chunk),
-                           loss_fn)
+    q_parts, c_parts = _split_chunk(q_chunk, grad_cache_chunk), _split_chunk(c_chunk, grad_cache_chunk)
+    prepare = getattr(model, "prepare_chunk", None)
+    if prepare is not None:  # preprocess each chunk once, not once per GradCache pass
+        q_parts = [prepare(*c) for c in q_parts]
+        c_parts = [prepare(*c) for c in c_parts]
+        embed = model.embed_prepared  # type: ignore[attr-defined]
+    loss = grad_cache_step(embed, q_parts, c_parts, loss_fn)
     return float(loss)
 
 
@@ -327,8 +337,11 @@ def train(model: TrainableModel, table: pd.DataFrame | Sequence[TrainRow], outpu
         if ck is not None:
             state = _load_checkpoint(ck, model, opt, sched)
             resumed_from = str(ck)
-    elif cfg.eval_before:
-        _evaluate(model, val_rows, cfg, state, "before")
+    if resumed_from is None:
+        # a fresh run owns its output folder: stale checkpoints must not be resumed later
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        if cfg.eval_before:
+            _evaluate(model, val_rows, cfg, state, "before")
     last_ck = None
     bar = tqdm(total=total, initial=state.step, desc=f"train {model.family}", disable=not cfg.show_progress)
     stopped = False

@@ -78,6 +78,13 @@ def test_resume_skips_finished_datasets(tmp_path: Path, embedder, two_datasets) 
     embedder.reset()
     run_suite(embedder, two_datasets[:1], out, cache_dir=cache, show_progress=False, top_k=20, resume=False)
     assert embedder.calls["query"] == 1
+    # edited judgements of a local dataset invalidate its stored result (corpus cache still valid)
+    with (two_datasets[1] / "qrels.tsv").open("a") as fh:
+        fh.write("q1\tp6\t1\n")
+    embedder.reset()
+    res = run_suite(embedder, two_datasets, out, cache_dir=cache, show_progress=False, top_k=20)
+    assert embedder.calls["query"] == 2 and embedder.calls["candidate"] == 0  # passages only (2 instructions)
+    assert res.datasets["passages"].num_queries == 4
 
 
 def test_failures_are_reported_and_retried(tmp_path: Path, embedder, monkeypatch) -> None:

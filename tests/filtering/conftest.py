@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,32 +12,6 @@ from tests.filtering import sample
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-class CountingEmbedder:
-    """Wraps a real embedder and records every ``encode`` call (role, number of items).
-
-    ``name`` may be overridden to present the same model under another name (a different embedder
-    as far as the pool's manifest is concerned)."""
-
-    def __init__(self, inner: Any, name: str | None = None):
-        self.inner = inner
-        self.name = name or inner.name
-        self.dim = inner.dim
-        self.modalities = inner.modalities
-        self.calls: list[tuple[str, int]] = []
-
-    @property
-    def settings(self) -> dict[str, Any]:
-        return self.inner.settings
-
-    def encode(self, items, role: str = "query", **kwargs: Any):
-        items = list(items)
-        self.calls.append((role, len(items)))
-        return self.inner.encode(items, role=role, **kwargs)
-
-    def embedded(self, role: str = "candidate") -> int:
-        return sum(n for r, n in self.calls if r == role)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from gme_data.pool import (
     entries_from_folder,
     entries_from_source,
 )
-from tests.filtering.conftest import CountingEmbedder
+from tests.filtering.sample import CountingEmbedder
 
 CFG = PoolConfig(show_progress=False)
 
@@ -157,6 +157,18 @@ def test_sources_folder_metadata_parquet_bytes_and_candidates(tmp_path, images, 
     from_cands = list(entries_from_source(candidates))
     assert len(from_cands) == candidates["image"].notna().sum()
     assert {e.entity for e in from_cands} >= {"Cat", "Coffee", "Horse"}
+
+
+def test_hf_dataset_object_and_saved_folder(tmp_path, images):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"image": [Image.open(images["coins"]), Image.open(images["moon"])],
+                                     "caption": ["old coins", "the moon"]}).cast_column("image", datasets.Image())
+    store = ImageStore(tmp_path / "store")
+    got = list(entries_from_source(ds, image_store=store))
+    assert [e.caption for e in got] == ["old coins", "the moon"] and all(Path(e.image).is_file() for e in got)
+    ds.save_to_disk(str(tmp_path / "saved"))
+    again = list(entries_from_source(str(tmp_path / "saved"), image_store=store))
+    assert [e.image for e in again] == [e.image for e in got]  # same content -> same stored files
 
 
 def test_search_finds_the_entity_image_and_lineage(pool, images):

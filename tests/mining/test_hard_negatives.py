@@ -164,3 +164,24 @@ def test_empty_samples():
     samples = pd.DataFrame(columns=["id", "query_text", "query_image", "pos_id", "pos_text", "pos_image"])
     res = mine_hard_negatives(samples, _pool([("p", "positive")]), ScoreEmbedder(SCORES))
     assert len(res.table) == 0 and "neg_ids" in res.table.columns
+
+
+def test_index_path_matches_exact_path():
+    pool = _pool([("p", "positive"), ("near", "near"), ("n1", "n1"), ("n2", "n2"), ("n3", "n3"),
+                  ("n4", "n4"), ("n5", "n5"), ("n6", "n6")])
+    samples = pd.DataFrame([_sample("s1", "p", "positive"), _sample("s2", "n6", "n6")])
+    exact = mine_hard_negatives(samples, pool, ScoreEmbedder(SCORES), k=3, min_negatives=1)
+    indexed = mine_hard_negatives(samples, pool, ScoreEmbedder(SCORES), k=3, min_negatives=1, exact_max_pool=2)
+    assert [list(x) for x in exact.table.neg_ids] == [list(x) for x in indexed.table.neg_ids]
+    assert exact.stats["mean_positive_rank"] == indexed.stats["mean_positive_rank"]
+
+
+def test_random_fill_from_a_large_pool():
+    scores = dict(SCORES)
+    entries = [("p", "positive"), ("n1", "n1")] + [(f"x{i}", f"x{i}") for i in range(5000)]
+    scores.update({f"x{i}": 0.1 for i in range(5000)})
+    pool = _pool(entries)
+    samples = pd.DataFrame([_sample("s1", "p", "positive")])
+    row = mine_hard_negatives(samples, pool, ScoreEmbedder(scores), k=4, top_n=1).table.iloc[0]
+    assert row.neg_ids[0] == "n1" and list(row.neg_is_random) == [False, True, True, True]
+    assert len(set(row.neg_ids)) == 4 and all(i.startswith("x") for i in row.neg_ids[1:])

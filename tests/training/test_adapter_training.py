@@ -14,6 +14,7 @@ from gme_data.training import (
     evaluate_retrieval,
     load_trained_embedder,
     train,
+    train_embedder,
     validate_training_set,
 )
 from gme_data.training.adapter import AdapterTrainable, load_adapter_embedder
@@ -69,7 +70,20 @@ def test_adapter_training_improves_heldout_fused_retrieval(base, tmp_path):
     v = via_dispatch.encode(list(val.pos_text[:3]), role="candidate")
     assert v.shape == (3, base.dim) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
 
-    # second-stage mining with the trained model (GME's two-stage recipe): same function, new model
+    # gme_data.load_embedder(folder) rebuilds the base with the options it was trained with (OCR off)
+    from gme_data import load_embedder
+
+    hooked = load_embedder(str(tmp_path / "run" / "model"))
+    assert hooked.name == loaded.name and hooked.base.settings["ocr"] is False
+    assert np.allclose(hooked.encode(list(val.pos_text[:3]), role="candidate"), v, atol=1e-5)
+
+    # GME's second stage: re-mine with the trained model, continue training from its weights
     second = mine_hard_negatives(samples, answer_pool(), loaded, k=4, margin=0.05, min_negatives=1)
     assert second.stats["model"] == loaded.name
     assert second.stats["mean_positive_rank"] < st["mean_positive_rank"]
+    table2 = build_training_set(second.table, ratios={"IT->T": 1.0}, validation_fraction=0.3, seed=0).table
+    rep2 = train_embedder(table2, tmp_path / "stage2", family="adapter", base=base,
+                          init_from=tmp_path / "run" / "model", epochs=2, batch_size=16, lr=1e-3, n_negatives=4,
+                          family_options={"base_spec": "offline-default"})
+    assert rep2["val_before"]["recall@1"] >= before + 0.3   # starts where stage 1 ended, not from scratch
+    assert rep2["init_from"] == str(tmp_path / "run" / "model") and rep2["finished"]

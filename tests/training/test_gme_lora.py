@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gme_data.mining import mine_hard_negatives, pool_from_samples
-from gme_data.training import TrainConfig, latest_checkpoint, load_trained_embedder, train
+from gme_data.training import TrainConfig, latest_checkpoint, train
 from gme_data.training.gme_lora import GmeLoraTrainable, load_gme_lora_embedder, random_gme_embedder
 
 from .easyvqa_data import it2t_samples
@@ -18,7 +18,7 @@ from .easyvqa_data import it2t_samples
 pytest.importorskip("peft")
 pytest.importorskip("easy_vqa")
 
-WORDS = ["apple", "river", "mountain", "violin", "desert", "garden", "rocket", "castle"]
+WORDS = ["apple", "river", "mountain", "violin"]
 
 
 def _table() -> pd.DataFrame:
@@ -26,7 +26,7 @@ def _table() -> pd.DataFrame:
                              query_text=f"what is a {w}?", query_image=None, pos_id=f"def-{w}",
                              pos_text=f"A {w} is a thing called {w}.", pos_image=None, source_id=f"src-{w}")
                         for w in WORDS])
-    train = pd.concat([t2t, it2t_samples(8)], ignore_index=True)
+    train = pd.concat([t2t, it2t_samples(4)], ignore_index=True)
     train["split"] = "train"
     val = it2t_samples(4, split="test")
     val["split"] = "validation"
@@ -54,9 +54,9 @@ def test_tiny_gme_lora_gradcache_resume_save_load(tmp_path):
     # hard negatives mined with the (random) GME model itself
     mined = mine_hard_negatives(table, pool_from_samples(table), model.as_embedder(), k=2, margin=0.0,
                                 min_negatives=1)
-    assert len(mined.table) >= 16 and mined.stats["model"] == "random-qwen2vl"
+    assert len(mined.table) >= 8 and mined.stats["model"] == "random-qwen2vl"
 
-    cfg = TrainConfig(epochs=4, batch_size=4, lr=2e-3, n_negatives=2, grad_cache_chunk=3, seed=0,
+    cfg = TrainConfig(epochs=3, batch_size=4, lr=2e-3, n_negatives=2, grad_cache_chunk=3, seed=0,
                       warmup_ratio=0.06)
     # interrupted after 3 steps, then resumed from the newest checkpoint with a fresh model
     part = train(model, mined.table, tmp_path / "run", cfg, stop_after_steps=3)
@@ -67,7 +67,7 @@ def test_tiny_gme_lora_gradcache_resume_save_load(tmp_path):
     resumed_model = _model()
     report = train(resumed_model, mined.table, tmp_path / "run", cfg, resume=True)
     assert report["finished"] and report["resumed_from"] == str(ck)
-    assert report["steps"] == report["total_steps"] == 4 * 4
+    assert report["steps"] == report["total_steps"] == 3 * 2
 
     # the same schedule uninterrupted gives the same adapter
     straight = _model()
@@ -78,9 +78,9 @@ def test_tiny_gme_lora_gradcache_resume_save_load(tmp_path):
                                                                    abs=1e-4)
 
     # loss falls (per-epoch means), validation recorded per epoch, plot written
-    losses = np.array([x["loss"] for x in report["loss_curve"]]).reshape(4, 4).mean(1)
+    losses = np.array([x["loss"] for x in report["loss_curve"]]).reshape(3, 2).mean(1)
     assert losses[-1] < losses[0] * 0.9, losses
-    assert [v["label"] for v in report["val_curve"]] == ["before", "epoch 1", "epoch 2", "epoch 3", "epoch 4"]
+    assert [v["label"] for v in report["val_curve"]] == ["before", "epoch 1", "epoch 2", "epoch 3"]
     assert "recall@1" in report["val_final"] and (tmp_path / "run" / "training.png").is_file()
 
     # the saved folder loads (base + adapter, merged) and embeds like the trained model
@@ -94,5 +94,12 @@ def test_tiny_gme_lora_gradcache_resume_save_load(tmp_path):
     got = loaded.encode(items, role="query", instruction="Find the definition.")
     assert got.shape == (2, 64) and np.allclose(got, want, atol=1e-4)
     assert "+lora-" in loaded.name
-    again = load_trained_embedder(mdir, merge=False)
+    from gme_data import load_embedder
+
+    again = load_embedder(str(mdir), merge=False)   # the load_embedder hook, adapter kept unmerged
     assert np.allclose(again.encode(items, role="query", instruction="Find the definition."), want, atol=1e-4)
+
+    # a second stage starts from the saved adapter
+    cont = GmeLoraTrainable(random_gme_embedder(seed=0), base_spec="tiny", init_from=mdir)
+    c, r = _lora_state(cont), _lora_state(resumed_model)
+    assert all(torch.allclose(c[n], r[n]) for n in r)

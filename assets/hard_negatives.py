@@ -1,0 +1,112 @@
+"""``hard_negatives`` (stage 1, configured embedder) and ``hard_negatives_stage2`` (the stage-1 model)."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.common import OWNERS, as_json, finish_stage, gate_spec
+from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
+from gme_data import load_embedder
+from gme_data.mining import MiningConfig, mine_hard_negatives
+
+
+class MiningAssetConfig(dg.Config):
+    k: int = Field(default=8, description="Hard negatives kept per sample (GME: 8)")
+    top_n: int = Field(default=100, description="Neighbours retrieved per query before the guards")
+    margin: float = Field(default=0.05, description="False-negative guard: drop candidates scoring >= "
+                                                    "positive score - margin")
+    max_score: float = Field(default=-1.0, description="Absolute false-negative cap (<0 = off)")
+    match_modality: bool = Field(default=True, description="Negatives share the positive's modality")
+    fill_random: bool = Field(default=True, description="Top up with random negatives when fewer than k remain")
+    min_negatives: int = Field(default=1, description="Fewer negatives drops the sample")
+    seed: int = Field(default=0)
+    min_rows: int = Field(default=1, description="Gate: fewest samples")
+    max_rows: int = Field(default=50_000_000, description="Gate: most samples")
+
+
+def mining_config(config: MiningAssetConfig, stage: str) -> MiningConfig:
+    return MiningConfig(k=config.k, top_n=config.top_n, margin=config.margin,
+                        max_score=config.max_score if config.max_score >= 0 else None,
+                        match_modality=config.match_modality, fill_random=config.fill_random,
+                        min_negatives=min(config.min_negatives, config.k), seed=config.seed, stage=stage,
+                        show_progress=True)
+
+
+def _derive(df: pd.DataFrame) -> pd.DataFrame:
+    def n_negs(v) -> int:
+        return 0 if v is None else len(list(v))
+
+    def neg_is_pos(row) -> bool:
+        ids = [] if row["neg_ids"] is None else [str(x) for x in row["neg_ids"]]
+        return str(row.get("pos_id")) in ids
+
+    df["_n_negatives"] = df["neg_ids"].map(n_negs) if len(df) else pd.Series(dtype=int)
+    df["_negative_is_positive"] = df.apply(neg_is_pos, axis=1) if len(df) else pd.Series(dtype=bool)
+    return df
+
+
+def _run_mining(context, name: str, samples: pd.DataFrame, embedder, config: MiningAssetConfig,
+                lineage: LineageResource, workbench: WorkbenchResource, extra: dict):
+    result = mine_hard_negatives(samples, None, embedder, mining_config(config, name))
+    stats = result.stats
+    metadata = {"mined_with": str(getattr(embedder, "name", "?")), "mining_stats": as_json(stats), **extra}
+    for key in ("mean_positive_rank", "false_negative_fraction", "mean_negative_score"):
+        if isinstance(stats.get(key), (int, float)):
+            metadata[key] = float(stats[key])
+    yield from finish_stage(
+        context, name, result.table, result.lineage, lineage, workbench,
+        gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
+                     "min_negatives": min(config.min_negatives, config.k), "max_negatives": config.k},
+        derive=_derive, metadata=metadata, report_extra=stats,
+    )
+
+
+@dg.asset(
+    group_name="training",
+    owners=OWNERS,
+    tags={"stage": "mining"},
+    kinds={"python", "parquet", "faiss"},
+    check_specs=[gate_spec("hard_negatives", "K negatives per sample, no negative equal to its positive, "
+                                             "unique ids, row-count bounds")],
+    description=(
+        "Stage-1 hard negatives for every filtered sample (all shards): top-N retrieval with the configured "
+        "embedder over the positives pool, positives and likely false negatives (score within a margin "
+        "of the positive) removed, K kept; random fill flagged."
+    ),
+)
+def hard_negatives(
+    context: dg.AssetExecutionContext,
+    config: MiningAssetConfig,
+    filtered_samples: pd.DataFrame,
+    embedder: EmbedderResource,
+    workbench: WorkbenchResource,
+    lineage: LineageResource,
+):
+    model = embedder.load()
+    yield from _run_mining(context, "hard_negatives", filtered_samples, model, config, lineage, workbench,
+                           {"stage": 1})
+
+
+@dg.asset(
+    group_name="training",
+    owners=OWNERS,
+    tags={"stage": "mining"},
+    kinds={"python", "parquet", "faiss"},
+    check_specs=[gate_spec("hard_negatives_stage2", "K negatives per sample, no negative equal to its "
+                                                    "positive, unique ids, row-count bounds")],
+    description=(
+        "Stage-2 hard negatives (GME's two-stage mining): the training set re-mined with the stage-1 "
+        "model; the split of every row is kept."
+    ),
+)
+def hard_negatives_stage2(
+    context: dg.AssetExecutionContext,
+    config: MiningAssetConfig,
+    training_set: pd.DataFrame,
+    gme_model_stage1: dict,
+    workbench: WorkbenchResource,
+    lineage: LineageResource,
+):
+    model = load_embedder(gme_model_stage1["model_dir"])
+    yield from _run_mining(context, "hard_negatives_stage2", training_set, model, config, lineage, workbench,
+                           {"stage": 2, "model_dir": gme_model_stage1["model_dir"]})

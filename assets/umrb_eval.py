@@ -1,0 +1,97 @@
+"""``umrb_eval``: UMRB (or the bundled local suite) for the trained model beside its base model."""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.common import OWNERS, as_json, finish_stage, image_data_url, md_table
+from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
+from gme_data.evaluation.api import umrb_eval as run_umrb_eval
+from gme_data.lineage import StageOutput
+from gme_data.records import stable_id
+
+
+class UmrbEvalConfig(dg.Config):
+    suite: str = Field(default="local", description="'local' (bundled, offline), 'umrb-partial' or 'umrb'")
+    tasks: list[str] = Field(default_factory=list, description="Restrict to tasks, e.g. ['T->I', 'IT->T']")
+    datasets: list[str] = Field(default_factory=list, description="Restrict to dataset slugs")
+    data_root: str = Field(default="", description="Local UMRB data root; '' = <GME_DATA_HOME>/umrb")
+    compare_base: bool = Field(default=True, description="Also evaluate the base embedder, side by side")
+    ocr: bool = Field(default=False, description="Offline default: OCR text-rich images (slower, better on pages)")
+    top_k: int = Field(default=100, description="Candidates retrieved per query")
+    min_rows: int = Field(default=1, description="Gate: fewest dataset scores")
+
+
+def _scores_table(result, label: str) -> pd.DataFrame:
+    rows = [{"model": label, "dataset": d.dataset, "task": d.task, "category": d.category, "metric": d.metric_key,
+             "score": float(d.main_score), "num_queries": d.num_queries, "num_candidates": d.num_candidates}
+            for d in result.datasets.values()]
+    return pd.DataFrame(rows)
+
+
+@dg.asset(
+    group_name="evaluation",
+    owners=OWNERS,
+    tags={"stage": "evaluation"},
+    kinds={"python", "duckdb"},
+    check_specs=[dg.AssetCheckSpec("quality_gate", asset="umrb_eval", blocking=True,
+                                   description="Great Expectations suite quality/suites/umrb_eval.json: "
+                                               "dataset names present, scores in [0, 100]")],
+    description=(
+        "UMRB evaluation of the trained gme_model beside its base model and the published GME-2B/7B and "
+        "CLIP-SF scores: per-dataset scores x100 (NDCG@k / Recall@k as UMRB lists them), task, category "
+        "and overall means; markdown table, bar chart and DuckDB tables. Suite 'local' runs offline."
+    ),
+)
+def umrb_eval(
+    context: dg.AssetExecutionContext,
+    config: UmrbEvalConfig,
+    gme_model: dict,
+    embedder: EmbedderResource,
+    workbench: WorkbenchResource,
+    lineage: LineageResource,
+):
+    out_dir = workbench.path("evaluation", context.run_id[:8])
+    offline_base = not embedder.model or embedder.model.startswith("offline")
+    options = {"ocr": config.ocr} if offline_base else {}
+    base = embedder.model or None
+    compare = []
+    if config.compare_base:
+        from gme_data import load_embedder
+
+        compare = [load_embedder(base, **options)]
+    result, paths = run_umrb_eval(
+        gme_model["model_dir"], out_dir, suite=config.suite, tasks=config.tasks or None,
+        datasets=config.datasets or None, data_root=config.data_root or str(workbench.path("umrb")),
+        cache_dir=str(workbench.path("cache", "umrb")), db_path=str(workbench.root() / "umrb.duckdb"),
+        compare=compare, labels=["gme_model", "base"] if compare else ["gme_model"], top_k=config.top_k,
+        embedder_options=options,
+    )
+    table = _scores_table(result, "gme_model")
+    if compare:
+        from gme_data.evaluation.report import load_results
+
+        base_res = load_results(next(out_dir.glob("compare-*")) / "results.json")
+        table = pd.concat([table, _scores_table(base_res, "base")], ignore_index=True)
+    table.insert(0, "id", [stable_id("score", m, d) for m, d in zip(table["model"], table["dataset"], strict=True)])
+    output = StageOutput()
+    for r in table.to_dict("records"):
+        output.keep(r["id"], "umrb_score", parents=[gme_model["model_dir"]] if r["model"] == "gme_model" else [],
+                    stage="umrb_eval", score=r["score"], dataset=r["dataset"], model=r["model"])
+    wide = table.pivot_table(index=["task", "dataset"], columns="model", values="score").reset_index()
+    metadata = {
+        "overall": float(result.overall),
+        "failed_datasets": as_json(result.failed),
+        "report": dg.MetadataValue.md(paths["markdown"].read_text()),
+        "chart": dg.MetadataValue.md(f"![UMRB scores]({image_data_url(paths['chart'])})"),
+        "scores": dg.MetadataValue.md(md_table(wide.round(2), max_rows=60)),
+        "results_json": dg.MetadataValue.path(str(paths["results"])),
+        "duckdb": dg.MetadataValue.md(f"`{workbench.root() / 'umrb.duckdb'}`: `SELECT * FROM umrb_results`"),
+    }
+    if compare:
+        metadata["overall_base"] = float(table[table.model == "base"]["score"].mean())
+    yield from finish_stage(
+        context, "umrb_eval", table, output, lineage, workbench,
+        gate_params={"min_rows": config.min_rows, "max_rows": 100_000},
+        metadata=metadata, report_extra={"suite": config.suite, "overall": result.overall},
+    )
