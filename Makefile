@@ -28,6 +28,7 @@ ui:
 
 ## Install and run the whole test suite (what CI runs).
 test: setup
+	bash scripts/setup-system.sh
 	bash scripts/test.sh
 
 lint:

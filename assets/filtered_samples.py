@@ -23,6 +23,8 @@ class FilteredSamplesConfig(dg.Config):
     max_query_chars: int = Field(default=512)
     min_kept_fraction: float = Field(default=0.05, description="Gate: a filter run keeping less fails")
     max_kept_fraction: float = Field(default=0.999, description="Gate: a filter run keeping everything fails")
+    kept_fraction_min_samples: int = Field(default=20, description="Gate: check the kept fraction only when at "
+                                           "least this many samples came in (tiny shards say nothing)")
     min_rows: int = Field(default=1, description="Gate: fewest samples")
     max_rows: int = Field(default=10_000_000, description="Gate: most samples")
 
@@ -60,6 +62,11 @@ def filtered_samples(
     df, rep = result.table, result.report.to_metadata()
     drops = pd.DataFrame({"filter": list(rep["drops_by_filter"]), "dropped": list(rep["drops_by_filter"].values())})
     kept_fraction = rep["fraction_kept"]
+    lo, hi = config.min_kept_fraction, config.max_kept_fraction
+    if rep["n_in"] < config.kept_fraction_min_samples:
+        context.log.warning(f"only {rep['n_in']} samples in: kept-fraction bounds not applied "
+                            f"(kept_fraction_min_samples={config.kept_fraction_min_samples})")
+        lo, hi = 0.0, 1.0
     metadata = {
         "fraction_kept": float(kept_fraction),
         "drops_by_filter": dg.MetadataValue.md(md_table(drops)),
@@ -71,7 +78,7 @@ def filtered_samples(
     yield from finish_stage(
         context, "filtered_samples", df, result.lineage, lineage, workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
-                     "min_kept_fraction": config.min_kept_fraction, "max_kept_fraction": config.max_kept_fraction},
+                     "min_kept_fraction": lo, "max_kept_fraction": hi},
         derive=lambda d: d.assign(_pair_key=pair_key(d, "query_text", "query_image", "pos_text", "pos_image"),
                                   _kept_fraction=kept_fraction),
         metadata=metadata, report_extra={k: v for k, v in rep.items() if k != "gallery"},

@@ -50,6 +50,7 @@ def _train(context: dg.AssetExecutionContext, name: str, table: pd.DataFrame, co
         base = embedder.model
     else:
         base = embedder.load()
+        family_options = {"base_spec": embedder.model or "offline-default"}
     context.log.info(f"training {family} into {out_dir}")
     report = train_embedder(
         table, out_dir, family=family, base=base, init_from=init_from, family_options=family_options,

@@ -5,9 +5,9 @@ import dagster as dg
 from pydantic import Field
 
 from assets.common import OWNERS, finish_stage, gate_spec
+from dagster_project.catalog import SourceCatalogResource
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, WorkbenchResource
-from dagster_project.catalog import SourceCatalogResource
 from gme_data.sources import read_source
 
 

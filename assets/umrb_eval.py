@@ -17,7 +17,6 @@ class UmrbEvalConfig(dg.Config):
     datasets: list[str] = Field(default_factory=list, description="Restrict to dataset slugs")
     data_root: str = Field(default="", description="Local UMRB data root; '' = <GME_DATA_HOME>/umrb")
     compare_base: bool = Field(default=True, description="Also evaluate the base embedder, side by side")
-    ocr: bool = Field(default=False, description="Offline default: OCR text-rich images (slower, better on pages)")
     top_k: int = Field(default=100, description="Candidates retrieved per query")
     min_rows: int = Field(default=1, description="Gate: fewest dataset scores")
 
@@ -52,20 +51,13 @@ def umrb_eval(
     lineage: LineageResource,
 ):
     out_dir = workbench.path("evaluation", context.run_id[:8])
-    offline_base = not embedder.model or embedder.model.startswith("offline")
-    options = {"ocr": config.ocr} if offline_base else {}
-    base = embedder.model or None
-    compare = []
-    if config.compare_base:
-        from gme_data import load_embedder
-
-        compare = [load_embedder(base, **options)]
+    # The base is the resource's embedder, exactly as the model was trained on it.
+    compare = [embedder.load()] if config.compare_base else []
     result, paths = run_umrb_eval(
         gme_model["model_dir"], out_dir, suite=config.suite, tasks=config.tasks or None,
         datasets=config.datasets or None, data_root=config.data_root or str(workbench.path("umrb")),
         cache_dir=str(workbench.path("cache", "umrb")), db_path=str(workbench.root() / "umrb.duckdb"),
         compare=compare, labels=["gme_model", "base"] if compare else ["gme_model"], top_k=config.top_k,
-        embedder_options=options,
     )
     table = _scores_table(result, "gme_model")
     if compare:

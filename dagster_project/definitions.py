@@ -12,10 +12,11 @@ from assets import fused_queries as fused_queries_module
 from assets import generated_queries as generated_queries_module
 from assets import gme_model as gme_model_module
 from assets import hard_negatives as hard_negatives_module
+from assets import raw_corpus as raw_corpus_module
 from assets import training_set as training_set_module
 from assets import umrb_eval as umrb_eval_module
-from assets import raw_corpus as raw_corpus_module
 from dagster_project.catalog import SourceCatalogResource
+from dagster_project.executors import executor_from_env
 from dagster_project.io_manager import ParquetIOManager
 from dagster_project.jobs import (
     evaluation_job,
@@ -66,6 +67,7 @@ defs = dg.Definitions(
     sensors=[inbox_sensor],
     schedules=[evaluation_schedule],
     resources=build_resources(),
+    executor=executor_from_env(),
 )
 
 

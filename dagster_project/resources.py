@@ -67,11 +67,20 @@ class EmbedderResource(dg.ConfigurableResource):
     dtype: str = Field(default="", description="'' = bf16 on CUDA, fp32 on CPU; or fp32/bf16/fp16")
     position_mode: str = Field(default="reference", description="GME positions: 'reference' or 'mrope'")
     batch_size: int = Field(default=16, description="Items per forward pass")
+    ocr: bool = Field(default=True, description="Offline default: read text in images with PP-OCR")
+    ocr_min_boxes: int = Field(default=1, description="Offline default: text boxes that make an image text-rich "
+                               "(1 = any legible text, e.g. posters and labels; the library default is 3)")
+    ocr_min_chars: int = Field(default=4, description="Offline default: OCR characters needed to blend OCR text in")
+
+    def is_offline(self) -> bool:
+        return not self.model or self.model.startswith("offline")
 
     def load(self) -> Any:
         """The embedder (cached per process), with its embedding cache under <GME_DATA_HOME>/cache."""
         opts: dict[str, Any] = {"cache_dir": str(settings.cache_dir() / "embeddings")}
-        if self.model and not self.model.startswith("offline"):
+        if self.is_offline():
+            opts.update(ocr=self.ocr, ocr_min_boxes=self.ocr_min_boxes, ocr_min_chars=self.ocr_min_chars)
+        else:
             opts["position_mode"] = self.position_mode
         return _load_embedder_cached(self.model, self.device, self.dtype, tuple(sorted(opts.items())))
 

@@ -115,6 +115,6 @@ def test_multiprocess_executor_parallel_runs_share_the_lineage_file(workbench: P
         assert results == {"sample-dirty": True, "sample-wiki_03": True}
     store = LineageStore(workbench / "lineage.duckdb")
     parts = store.query("SELECT asset_key, partition, count(*) AS n FROM records GROUP BY 1, 2 ORDER BY 1, 2")
-    assert set(zip(parts.asset_key, parts.partition)) == {("raw_corpus", "sample-dirty"),
+    assert set(zip(parts.asset_key, parts.partition, strict=True)) == {("raw_corpus", "sample-dirty"),
                                                           ("raw_corpus", "sample-wiki_03")}
     assert parts["n"].min() >= 9

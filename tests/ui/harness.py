@@ -1,0 +1,226 @@
+"""Start the real Dagster UI (``dagster dev``) plus the quality-report server, and a headless Chromium.
+
+Shared by ``tests/ui/test_dagster_ui.py`` and ``scripts/screenshots.py``. Everything runs against a
+throw-away ``DAGSTER_HOME``/``GME_DATA_HOME`` on free loopback ports; every child is started in its own
+process group and the whole group is killed on exit, even when the caller fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("GME_DATA_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+SHARD = "sample-dirty"  # the smallest bundled shard: raw_corpus + candidates in ~10 s
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout_s: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
+    """Poll ``url`` until it answers 200; fail early (with the log tail) if ``proc`` died."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before serving {url}\n"
+                               + tail(log))
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError) as e:  # not up yet
+            last = e
+        time.sleep(1.0)
+    raise TimeoutError(f"{url} not serving after {timeout_s:.0f}s (last error: {last})\n" + tail(log))
+
+
+def tail(log: Path | None, n: int = 4000) -> str:
+    if log is None or not log.exists():
+        return ""
+    return log.read_text(errors="replace")[-n:]
+
+
+def kill_group(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
+    """SIGTERM the child's whole process group (dagster dev -> webserver, daemon, code server, runs),
+    then SIGKILL whatever is left."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+    # the leader may be gone while grandchildren linger in the group
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+@dataclass
+class UIStack:
+    """A running ``dagster dev`` + report server, and the folders they use."""
+
+    root: Path
+    ui_port: int
+    reports_port: int
+    env: dict[str, str]
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    @property
+    def reports_url(self) -> str:
+        return f"http://127.0.0.1:{self.reports_port}"
+
+    @property
+    def gme_home(self) -> Path:
+        return Path(self.env["GME_DATA_HOME"])
+
+    @property
+    def dagster_log(self) -> Path:
+        return self.root / "dagster-dev.log"
+
+    def logs(self) -> str:
+        return tail(self.dagster_log, 8000)
+
+
+def stack_env(root: Path, reports_port: int) -> dict[str, str]:
+    dagster_home = root / "dagster_home"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = dict(os.environ)
+    env.update({
+        "DAGSTER_HOME": str(dagster_home),
+        "GME_DATA_HOME": str(root / "var"),
+        "GME_DATA_STORAGE_URL": str(root / "var" / "storage"),
+        "GME_DATA_REPORTS_URL": f"http://127.0.0.1:{reports_port}",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "GX_ANALYTICS_ENABLED": "False",
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        # one step at a time: the machine running this is small and shared
+        "GME_DATA_MAX_CONCURRENT": "1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    for var in ("GME_DATA_LINEAGE_DB", "GME_DATA_EXECUTOR"):
+        env.pop(var, None)
+    # make sure the venv's entry points (dagster, python) are found first
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+REGISTER = (
+    "import dagster as dg\n"
+    "from dagster_project.jobs import register_shards\n"
+    "print(register_shards(dg.DagsterInstance.get()))\n"
+)
+
+
+@contextlib.contextmanager
+def ui_stack(root: Path | None = None, start_timeout_s: float = 240.0) -> Iterator[UIStack]:
+    """Register the sample shards, then run the report server and ``dagster dev`` until exit."""
+    own_root = root is None
+    root = Path(tempfile.mkdtemp(prefix="gme-ui-")) if root is None else root
+    root.mkdir(parents=True, exist_ok=True)
+    reports_port = free_port()
+    ui_port = free_port()
+    while ui_port == reports_port:
+        ui_port = free_port()
+    env = stack_env(root, reports_port)
+    stack = UIStack(root=root, ui_port=ui_port, reports_port=reports_port, env=env)
+    try:
+        # dynamic partitions must exist before the UI can offer them
+        subprocess.run([sys.executable, "-c", REGISTER], cwd=REPO, env=env, check=True,
+                       timeout=300, capture_output=True, text=True)
+        reports_log = (root / "report-server.log").open("w")
+        stack.procs.append(subprocess.Popen(
+            [sys.executable, "-m", "dagster_project.report_server", "--port", str(reports_port)],
+            cwd=REPO, env=env, stdout=reports_log, stderr=subprocess.STDOUT, start_new_session=True))
+        dagster_log = stack.dagster_log.open("w")
+        stack.procs.append(subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(ui_port),
+             "-w", str(REPO / "workspace.yaml")],
+            cwd=REPO, env=env, stdout=dagster_log, stderr=subprocess.STDOUT, start_new_session=True))
+        wait_http(stack.reports_url + "/", 60, stack.procs[0], root / "report-server.log")
+        wait_http(stack.ui_url + "/server_info", start_timeout_s, stack.procs[1], stack.dagster_log)
+        wait_code_location(stack, start_timeout_s)
+        yield stack
+    finally:
+        for proc in reversed(stack.procs):
+            kill_group(proc)
+        if own_root and not os.environ.get("GME_DATA_KEEP_UI_TMP"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+LOCATION_QUERY = (
+    '{"query": "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus '
+    'locationOrLoadError { __typename } } } } }"}'
+)
+
+
+def wait_code_location(stack: UIStack, timeout_s: float) -> None:
+    """Wait until the ``gme_data`` code location has loaded (the webserver serves before it has)."""
+    import json
+
+    deadline = time.monotonic() + timeout_s
+    state = None
+    while time.monotonic() < deadline:
+        if stack.procs[1].poll() is not None:
+            raise RuntimeError("dagster dev exited\n" + stack.logs())
+        req = urllib.request.Request(stack.ui_url + "/graphql", data=LOCATION_QUERY.encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                entries = json.load(resp)["data"]["workspaceOrError"]["locationEntries"]
+            state = {e["name"]: (e["loadStatus"], (e["locationOrLoadError"] or {}).get("__typename"))
+                     for e in entries}
+            if state.get("gme_data") == ("LOADED", "RepositoryLocation"):
+                return
+            if state.get("gme_data", ("", ""))[1] == "PythonError":
+                raise RuntimeError(f"code location failed to load: {state}\n" + stack.logs())
+        except (urllib.error.URLError, OSError, KeyError, TypeError):
+            pass
+        time.sleep(2.0)
+    raise TimeoutError(f"code location gme_data not loaded after {timeout_s:.0f}s: {state}\n" + stack.logs())
+
+
+@contextlib.contextmanager
+def browser_page(viewport: dict[str, int] | None = None) -> Iterator:
+    """A fresh page in headless Debian Chromium (no browser download: playwright drives /usr/bin/chromium)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport=viewport or VIEWPORT)
+            context.set_default_timeout(60_000)
+            page = context.new_page()
+            yield page
+        finally:
+            browser.close()
