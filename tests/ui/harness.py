@@ -8,7 +8,9 @@ process group and the whole group is killed on exit, even when the caller fails.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -170,6 +172,7 @@ def ui_stack(root: Path | None = None, start_timeout_s: float = 240.0) -> Iterat
         wait_http(stack.reports_url + "/", 60, stack.procs[0], root / "report-server.log")
         wait_http(stack.ui_url + "/server_info", start_timeout_s, stack.procs[1], stack.dagster_log)
         wait_code_location(stack, start_timeout_s)
+        graphql(stack, "mutation { setNuxSeen }")  # no "Join the Dagster community" modal over the UI
         yield stack
     finally:
         for proc in reversed(stack.procs):
@@ -179,32 +182,38 @@ def ui_stack(root: Path | None = None, start_timeout_s: float = 240.0) -> Iterat
 
 
 LOCATION_QUERY = (
-    '{"query": "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus '
-    'locationOrLoadError { __typename } } } } }"}'
+    "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+    "locationOrLoadError { __typename } } } } }"
 )
+
+
+def graphql(stack: UIStack, query: str, timeout_s: float = 30.0) -> dict:
+    """POST one query to the webserver's GraphQL endpoint; return its ``data``."""
+    req = urllib.request.Request(stack.ui_url + "/graphql", data=json.dumps({"query": query}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+        body = json.load(resp)
+    if body.get("errors"):
+        raise RuntimeError(f"GraphQL errors for {query!r}: {body['errors']}")
+    return body["data"]
 
 
 def wait_code_location(stack: UIStack, timeout_s: float) -> None:
     """Wait until the ``gme_data`` code location has loaded (the webserver serves before it has)."""
-    import json
-
     deadline = time.monotonic() + timeout_s
     state = None
     while time.monotonic() < deadline:
         if stack.procs[1].poll() is not None:
             raise RuntimeError("dagster dev exited\n" + stack.logs())
-        req = urllib.request.Request(stack.ui_url + "/graphql", data=LOCATION_QUERY.encode(),
-                                     headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                entries = json.load(resp)["data"]["workspaceOrError"]["locationEntries"]
+            entries = graphql(stack, LOCATION_QUERY, 10)["workspaceOrError"]["locationEntries"]
             state = {e["name"]: (e["loadStatus"], (e["locationOrLoadError"] or {}).get("__typename"))
                      for e in entries}
             if state.get("gme_data") == ("LOADED", "RepositoryLocation"):
                 return
             if state.get("gme_data", ("", ""))[1] == "PythonError":
                 raise RuntimeError(f"code location failed to load: {state}\n" + stack.logs())
-        except (urllib.error.URLError, OSError, KeyError, TypeError):
+        except (urllib.error.URLError, OSError, KeyError, TypeError, RuntimeError):
             pass
         time.sleep(2.0)
     raise TimeoutError(f"code location gme_data not loaded after {timeout_s:.0f}s: {state}\n" + stack.logs())
@@ -224,3 +233,50 @@ def browser_page(viewport: dict[str, int] | None = None) -> Iterator:
             yield page
         finally:
             browser.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# UI steps (dagster-webserver 1.13), with role/text selectors found by exploring the DOM.
+# ---------------------------------------------------------------------------------------------------
+
+RUN_TERMINAL = re.compile(r"^(Success|Failure|Canceled)$")
+
+
+def group_graph_url(stack: UIStack, group: str = "synthesis") -> str:
+    # ``/asset-groups/<g>`` shows the global lineage with the groups collapsed; this is one group's graph
+    return f"{stack.ui_url}/locations/gme_data/asset-groups/{group}"
+
+
+def open_group_graph(page, stack: UIStack, group: str = "synthesis", assets: tuple[str, ...] = ()) -> None:
+    page.goto(group_graph_url(stack, group))
+    for name in assets:
+        page.get_by_text(name, exact=True).first.wait_for()
+
+
+def materialize_from_graph(page, stack: UIStack, assets: tuple[str, ...], partition: str) -> str:
+    """Select ``assets`` in the group graph (click, shift-click), open "Materialize selected", pick
+    ``partition`` in the partition dialog, launch; return the new run's URL from the toast's "View" link."""
+    open_group_graph(page, stack, "synthesis", assets)
+    for i, name in enumerate(assets):
+        page.get_by_text(name, exact=True).first.click(modifiers=["Shift"] if i else None)
+    page.get_by_role("button", name=f"Materialize selected ({len(assets)})…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text(f"Launch runs to materialize {len(assets)} assets").wait_for()
+    dialog.get_by_text("Select a partition or create one").click()
+    page.get_by_placeholder("Filter partitions").fill(partition)
+    page.get_by_role("menuitem", name=partition, exact=True).click()
+    page.keyboard.press("Escape")  # close the partition menu, keep the dialog
+    dialog.get_by_text("1 partition", exact=True).wait_for()
+    dialog.get_by_role("button", name="Launch 1 run").click()
+    view = page.locator("a[href^='/runs/']", has_text="View").first
+    view.wait_for(timeout=120_000)
+    return stack.ui_url + view.get_attribute("href")
+
+
+def wait_for_run(page, run_url: str, timeout_s: float = 240.0) -> str:
+    """Watch the run page's status tag until the run ends; return "Success", "Failure" or "Canceled"."""
+    if page.url != run_url:
+        page.goto(run_url)
+    status = page.get_by_text(RUN_TERMINAL).first
+    status.wait_for(timeout=timeout_s * 1000)
+    return status.inner_text().strip()
