@@ -18,7 +18,9 @@ class MiningAssetConfig(dg.Config):
     max_score: float = Field(default=-1.0, description="Absolute false-negative cap (<0 = off)")
     match_modality: bool = Field(default=True, description="Negatives share the positive's modality")
     fill_random: bool = Field(default=True, description="Top up with random negatives when fewer than k remain")
-    min_negatives: int = Field(default=1, description="Fewer negatives drops the sample")
+    min_negatives: int = Field(default=0, description="Fewer mined negatives drops the sample. 0 keeps samples "
+                               "whose candidates all fall inside the false-negative margin (the trainer then "
+                               "gives them random negatives, GME's first stage), so no modality is lost")
     seed: int = Field(default=0)
     min_rows: int = Field(default=1, description="Gate: fewest samples")
     max_rows: int = Field(default=50_000_000, description="Gate: most samples")
@@ -107,6 +109,8 @@ def hard_negatives_stage2(
     workbench: WorkbenchResource,
     lineage: LineageResource,
 ):
-    model = load_embedder(gme_model_stage1["model_dir"])
+    from gme_data import settings
+
+    model = load_embedder(gme_model_stage1["model_dir"], cache_dir=str(settings.cache_dir() / "embeddings"))
     yield from _run_mining(context, "hard_negatives_stage2", training_set, model, config, lineage, workbench,
                            {"stage": 2, "model_dir": gme_model_stage1["model_dir"]})

@@ -58,6 +58,7 @@ def umrb_eval(
         datasets=config.datasets or None, data_root=config.data_root or str(workbench.path("umrb")),
         cache_dir=str(workbench.path("cache", "umrb")), db_path=str(workbench.root() / "umrb.duckdb"),
         compare=compare, labels=["gme_model", "base"] if compare else ["gme_model"], top_k=config.top_k,
+        embedder_options={"cache_dir": str(workbench.cache_dir() / "embeddings")},
     )
     table = _scores_table(result, "gme_model")
     if compare:

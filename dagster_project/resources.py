@@ -68,9 +68,11 @@ class EmbedderResource(dg.ConfigurableResource):
     position_mode: str = Field(default="reference", description="GME positions: 'reference' or 'mrope'")
     batch_size: int = Field(default=16, description="Items per forward pass")
     ocr: bool = Field(default=True, description="Offline default: read text in images with PP-OCR")
-    ocr_min_boxes: int = Field(default=1, description="Offline default: text boxes that make an image text-rich "
-                               "(1 = any legible text, e.g. posters and labels; the library default is 3)")
-    ocr_min_chars: int = Field(default=4, description="Offline default: OCR characters needed to blend OCR text in")
+    ocr_min_boxes: int = Field(default=3, description="Offline default: text boxes that make an image text-rich. "
+                               "1 also reads posters/labels (the sample's entity images then retrieve far better: "
+                               "source image in top-5 for 85% vs 12.5% of fused queries) at ~1-3 s of OCR per image")
+    ocr_min_chars: int = Field(default=40, description="Offline default: OCR characters needed to blend OCR text "
+                               "in (4 with ocr_min_boxes=1)")
 
     def is_offline(self) -> bool:
         return not self.model or self.model.startswith("offline")

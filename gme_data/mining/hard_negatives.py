@@ -10,7 +10,8 @@ neighbours we remove
 
 and keep the K best of what remains. When fewer than K remain (tiny pools, strict guards) the
 list is filled with random candidates of the positive's modality that also pass the guard; those
-are flagged in ``neg_is_random``. A sample with no usable negative is dropped (``no_negatives``).
+are flagged in ``neg_is_random``. A sample with fewer than ``min_negatives`` usable negatives is dropped
+(``no_negatives`` / ``too_few_negatives``).
 
 Two-stage mining (GME): call :func:`mine_hard_negatives` first with the base embedder (or any
 model), train, then call it again with the trained model on the same samples; the ``neg_*``
@@ -56,8 +57,8 @@ class MiningConfig:
     ``max_score``: optional absolute cap (candidates at or above it are false negatives too).
     ``match_modality``: negatives come only from candidates of the positive's modality.
     ``fill_random``: top up with random (guard-passing) candidates when fewer than ``k`` remain.
-    ``min_negatives``: fewer negatives than this drops the sample (default ``k``; 0 or 1 keeps
-    short lists). ``seed``: random fill is deterministic per (seed, sample id).
+    ``min_negatives``: fewer negatives than this drops the sample (default ``k``; 1 keeps short
+    lists; 0 keeps every sample, mined negatives or not). ``seed``: random fill is deterministic per (seed, sample id).
     """
 
     k: int = 8
@@ -86,7 +87,7 @@ class MiningConfig:
 
     @property
     def required(self) -> int:
-        return max(1, self.k if self.min_negatives is None else self.min_negatives)
+        return self.k if self.min_negatives is None else self.min_negatives
 
 
 @dataclass

@@ -33,6 +33,7 @@ injected into ``embedder.model`` with peft train as usual)::
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ ALIASES = {
 POSITION_MODES = ("reference", "mrope")
 IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 PIXELS_PER_TOKEN = 28 * 28
+logger = logging.getLogger(__name__)
 _DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
            "fp16": torch.float16, "float16": torch.float16}
 
@@ -82,10 +84,13 @@ def gme_prompt(instruction: str, text: str | None, has_image: bool) -> str:
 
 def image_processor(min_image_tokens: int = 256, max_image_tokens: int = 1280,
                     config_path: str | Path | None = None):
-    """Qwen2-VL's image processor (PIL backend) with GME's pixel budget.
+    """Qwen2-VL's image processor (transformers' ``Qwen2VLImageProcessorPil``) with GME's pixel budget.
 
-    Mean/std/patch sizes come from ``preprocessor_config.json`` when given, else Qwen2-VL's values
-    (CLIP mean/std, patch 14, merge 2, temporal patch 2).
+    With ``config_path`` (a ``preprocessor_config.json`` or the folder holding one) every setting comes
+    from that file (mean/std, patch/merge/temporal sizes, resample, rescale...) except the pixel budget,
+    which is always ``min_image_tokens..max_image_tokens`` visual tokens (GME's 256..1280 by default;
+    Qwen2-VL checkpoints ship a wider budget that GME does not use). Without it: Qwen2-VL's values
+    (CLIP mean/std, patch 14, merge 2, temporal patch 2, bicubic).
     """
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
@@ -93,14 +98,37 @@ def image_processor(min_image_tokens: int = 256, max_image_tokens: int = 1280,
         raise InvalidInputError(
             f"need 0 < min_image_tokens <= max_image_tokens, got {min_image_tokens}, {max_image_tokens}"
         )
-    kwargs: dict[str, Any] = {}
-    if config_path is not None and Path(config_path).is_file():
-        cfg = json.loads(Path(config_path).read_text())
-        for key in ("image_mean", "image_std", "patch_size", "merge_size", "temporal_patch_size"):
-            if key in cfg:
-                kwargs[key] = cfg[key]
-    return Qwen2VLImageProcessorPil(min_pixels=min_image_tokens * PIXELS_PER_TOKEN,
-                                    max_pixels=max_image_tokens * PIXELS_PER_TOKEN, **kwargs)
+    budget = {"min_pixels": min_image_tokens * PIXELS_PER_TOKEN, "max_pixels": max_image_tokens * PIXELS_PER_TOKEN}
+    if config_path is None:
+        return Qwen2VLImageProcessorPil(**budget)
+    path = Path(config_path)
+    path = path / "preprocessor_config.json" if path.is_dir() else path
+    if not path.is_file():
+        raise InvalidInputError(f"image processor config not found: {path}")
+    try:
+        cfg = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{path}: unreadable image processor config: {exc}") from exc
+    if not isinstance(cfg, dict):
+        raise InvalidInputError(f"{path}: expected a JSON object, got {type(cfg).__name__}")
+    # the file's own budget (new "size" or legacy min/max_pixels keys) is replaced by GME's
+    for key in ("size", "min_pixels", "max_pixels", "processor_class", "image_processor_type"):
+        cfg.pop(key, None)
+    try:
+        return Qwen2VLImageProcessorPil.from_dict(cfg, **budget)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{path}: invalid Qwen2-VL image processor config: {exc}") from exc
+
+
+def _has_tokenizer_files(folder: Path) -> bool:
+    """A Qwen2 tokenizer needs ``tokenizer.json`` or the slow pair ``vocab.json`` + ``merges.txt``."""
+    return (folder / "tokenizer.json").is_file() or (
+        (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file())
+
+
+def _looks_like_path(name: str) -> bool:
+    """True for names that can only be filesystem paths (hub ids are ``owner/name``)."""
+    return name.startswith(("/", ".", "~")) or "\\" in name or name.count("/") > 1
 
 
 @dataclass
@@ -149,24 +177,48 @@ class GmeQwen2VL(Embedder):
         self.image_token_id = int(cfg.image_token_id)
         self.merge = int(cfg.vision_config.spatial_merge_size)
         self.eot_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-        if tokenizer.convert_tokens_to_ids("<|image_pad|>") != self.image_token_id:
-            raise InvalidInputError("tokenizer's <|image_pad|> id does not match the model config's image_token_id")
+        pad_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        if pad_id != self.image_token_id:
+            raise InvalidInputError(f"{name}: tokenizer's <|image_pad|> id is {pad_id}, the model config's "
+                                    f"image_token_id is {self.image_token_id} (wrong tokenizer for this model?)")
+        vis = cfg.vision_config
+        for attr, want in (("patch_size", vis.patch_size), ("merge_size", vis.spatial_merge_size),
+                           ("temporal_patch_size", vis.temporal_patch_size)):
+            got = getattr(self.processor, attr, want)
+            if got != want:
+                raise InvalidInputError(f"{name}: image processor {attr}={got} does not match the vision model's {want}")
+        #: where the tokenizer / image processor came from (set by :meth:`from_pretrained`)
+        self.tokenizer_source = "given"
+        self.image_processor_source = "given" if processor is not None else "GME defaults"
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_pretrained(cls, name_or_path: str, device: Any = None, dtype: Any = None, *,
+    def from_pretrained(cls, name_or_path: str | Path, device: Any = None, dtype: Any = None, *,
                         position_mode: str = "reference", min_image_tokens: int = 256,
                         max_image_tokens: int = 1280, max_length: int = 1800,
                         attn_implementation: str | None = None, cache_dir: str | Path | None = None,
                         hf_cache_dir: str | Path | None = None, **hf_kwargs: Any) -> GmeQwen2VL:
         """Load a GME checkpoint (``gme-2b``, ``gme-7b``, a hub id or a local folder) with plain kwargs.
 
+        A local folder (``config.json`` of a Qwen2-VL, saved from ``Qwen2VLForConditionalGeneration`` or
+        ``Qwen2VLModel``) loads without any network access:
+
+        - tokenizer: the folder's own files (``tokenizer.json`` or ``vocab.json`` + ``merges.txt``) when
+          present, else the offline Qwen2-VL tokenizer (:func:`~gme_data.retrieval.qwen_tokenizer.build_qwen2vl_tokenizer`),
+          with a log line saying so;
+        - image processor: the folder's ``preprocessor_config.json`` when present, else GME's defaults;
+          the pixel budget is always ``min_image_tokens..max_image_tokens`` (see :func:`image_processor`).
+
+        The choice is recorded as ``.tokenizer_source`` / ``.image_processor_source``. A path that does not
+        exist, or a folder that is not a Qwen2-VL checkpoint, raises :class:`InvalidInputError`.
+
         ``cache_dir`` is the embedding cache (see :class:`~gme_data.retrieval.base.EmbeddingCache`);
         ``hf_cache_dir`` and other keyword arguments (``revision``, ``local_files_only``...) go to transformers.
         """
-        from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
-
-        repo = ALIASES.get(name_or_path, name_or_path)
+        if position_mode not in POSITION_MODES:
+            raise InvalidInputError(f"position_mode must be one of {POSITION_MODES}, got {position_mode!r}")
+        name = str(name_or_path)
+        repo = ALIASES.get(name, name)
         device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, device)
         if hf_cache_dir is not None:
@@ -174,23 +226,26 @@ class GmeQwen2VL(Embedder):
         kwargs = dict(hf_kwargs)
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
-        try:
-            model = Qwen2VLForConditionalGeneration.from_pretrained(repo, dtype=torch_dtype, **kwargs)
-        except OSError as exc:
-            raise InvalidInputError(f"cannot load Qwen2-VL checkpoint {name_or_path!r} ({repo}): {exc}") from exc
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(repo, **{k: v for k, v in hf_kwargs.items()
-                                                               if k in ("revision", "token", "local_files_only", "cache_dir")})
-        except (OSError, ValueError):
-            from gme_data.retrieval.qwen_tokenizer import build_qwen2vl_tokenizer
-
-            tokenizer = build_qwen2vl_tokenizer()
-        cfg_path = Path(repo) / "preprocessor_config.json" if Path(repo).is_dir() else None
-        proc = image_processor(min_image_tokens, max_image_tokens, cfg_path)
+        local = Path(repo).expanduser()
+        if local.is_dir():
+            model, tokenizer, tok_source = _load_local_model(local, torch_dtype, kwargs)
+            has_pp = (local / "preprocessor_config.json").is_file()
+            proc = image_processor(min_image_tokens, max_image_tokens, local if has_pp else None)
+            proc_source = str(local / "preprocessor_config.json") if has_pp else "GME defaults"
+        elif local.exists():
+            raise InvalidInputError(f"model path {name!r} is a file; expected a checkpoint folder or a hub id")
+        elif _looks_like_path(repo):
+            raise InvalidInputError(f"model folder not found: {name!r} (no such directory)")
+        else:
+            model, tokenizer, tok_source = _load_hub_model(repo, name, torch_dtype, kwargs, hf_kwargs)
+            proc = image_processor(min_image_tokens, max_image_tokens)
+            proc_source = "GME defaults"
         model.to(device)
-        return cls(model, tokenizer, name=name_or_path, processor=proc, min_image_tokens=min_image_tokens,
-                   max_image_tokens=max_image_tokens, position_mode=position_mode, max_length=max_length,
-                   cache_dir=cache_dir)
+        emb = cls(model, tokenizer, name=name, processor=proc, min_image_tokens=min_image_tokens,
+                  max_image_tokens=max_image_tokens, position_mode=position_mode, max_length=max_length,
+                  cache_dir=cache_dir)
+        emb.tokenizer_source, emb.image_processor_source = tok_source, proc_source
+        return emb
 
     # ------------------------------------------------------------------ properties
     @property
@@ -300,3 +355,60 @@ class GmeQwen2VL(Embedder):
 
     def _cost(self, item: Item) -> float:
         return (1e6 if item.image is not None else 0.0) + len(item.text or "")
+
+
+# ---------------------------------------------------------------------- checkpoint loading
+def _offline_tokenizer() -> Any:
+    from gme_data.retrieval.qwen_tokenizer import build_qwen2vl_tokenizer
+
+    return build_qwen2vl_tokenizer()
+
+
+def _load_local_model(folder: Path, torch_dtype: torch.dtype, kwargs: dict[str, Any]) -> tuple[Any, Any, str]:
+    """(model, tokenizer, tokenizer source) from a local Qwen2-VL folder, never touching the network."""
+    from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration, Qwen2VLModel
+
+    cfg_file = folder / "config.json"
+    if not cfg_file.is_file():
+        raise InvalidInputError(f"model folder {folder} has no config.json (not a transformers checkpoint)")
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{cfg_file}: unreadable model config: {exc}") from exc
+    model_type = cfg.get("model_type") if isinstance(cfg, dict) else None
+    if model_type != "qwen2_vl":
+        raise InvalidInputError(f"model folder {folder}: model_type is {model_type!r}, expected 'qwen2_vl' "
+                                "(a GME / Qwen2-VL checkpoint)")
+    # a folder saved from the bare Qwen2VLModel has no lm_head: load it as such (nothing missing)
+    model_cls = Qwen2VLModel if "Qwen2VLModel" in (cfg.get("architectures") or []) else Qwen2VLForConditionalGeneration
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("local_files_only", "cache_dir", "revision")}
+    try:
+        model = model_cls.from_pretrained(str(folder), dtype=torch_dtype, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot load the Qwen2-VL checkpoint in {folder}: {exc}") from exc
+    if _has_tokenizer_files(folder):
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"model folder {folder}: unreadable tokenizer files: {exc}") from exc
+        return model, tokenizer, str(folder)
+    logger.warning("model folder %s has no tokenizer files (tokenizer.json or vocab.json + merges.txt): "
+                   "using the offline Qwen2-VL tokenizer", folder)
+    return model, _offline_tokenizer(), "offline Qwen2-VL tokenizer"
+
+
+def _load_hub_model(repo: str, name: str, torch_dtype: torch.dtype, kwargs: dict[str, Any],
+                    hf_kwargs: dict[str, Any]) -> tuple[Any, Any, str]:
+    """(model, tokenizer, tokenizer source) for a hub id through transformers' own loading."""
+    from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
+
+    try:
+        model = Qwen2VLForConditionalGeneration.from_pretrained(repo, dtype=torch_dtype, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot load Qwen2-VL checkpoint {name!r} ({repo}): {exc}") from exc
+    tok_kwargs = {k: v for k, v in hf_kwargs.items() if k in ("revision", "token", "local_files_only", "cache_dir")}
+    try:
+        return model, AutoTokenizer.from_pretrained(repo, **tok_kwargs), repo
+    except (OSError, ValueError) as exc:
+        logger.warning("no tokenizer for %s (%s): using the offline Qwen2-VL tokenizer", repo, exc)
+        return model, _offline_tokenizer(), "offline Qwen2-VL tokenizer"

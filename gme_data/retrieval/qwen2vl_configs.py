@@ -51,9 +51,13 @@ def tiny_qwen2vl_config(hidden: int = 64, layers: int = 2, vision_depth: int = 2
 
 
 def random_qwen2vl(config: Any = "tiny", seed: int = 0, dtype: torch.dtype = torch.float32,
-                   device: str = "cpu", attn_implementation: str = "sdpa"):
-    """A ``Qwen2VLModel`` with random weights; ``config`` is "tiny", "2b" or a ``Qwen2VLConfig``."""
-    from transformers import Qwen2VLModel
+                   device: str = "cpu", attn_implementation: str = "sdpa", lm_head: bool = False):
+    """A ``Qwen2VLModel`` with random weights; ``config`` is "tiny", "2b" or a ``Qwen2VLConfig``.
+
+    ``lm_head=True`` gives a ``Qwen2VLForConditionalGeneration`` instead (the layout published GME
+    checkpoints are saved in; its ``.model`` is the same ``Qwen2VLModel``, same weights for a seed).
+    """
+    from transformers import Qwen2VLForConditionalGeneration, Qwen2VLModel
 
     if isinstance(config, str):
         builders = {"tiny": tiny_qwen2vl_config, "2b": qwen2vl_2b_config}
@@ -63,5 +67,5 @@ def random_qwen2vl(config: Any = "tiny", seed: int = 0, dtype: torch.dtype = tor
     config._attn_implementation = attn_implementation
     torch.manual_seed(seed)
     with torch.device(device):
-        model = Qwen2VLModel(config)
+        model = Qwen2VLForConditionalGeneration(config) if lm_head else Qwen2VLModel(config)
     return model.to(dtype).eval()

@@ -127,6 +127,10 @@ def test_no_negatives_dropped_and_modality_matched(tmp_path):
                               match_modality=False, fill_random=False)
     assert [list(x) for x in res.table.neg_ids] == [["img"], ["img"]]
     assert res.table.iloc[0].neg_images[0] == str(img)
+    # min_negatives=0 keeps samples without any usable negative (the trainer fills them randomly)
+    res = mine_hard_negatives(samples, pool, ScoreEmbedder(scores), k=2, min_negatives=0)
+    assert len(res.table) == 2 and [list(x) for x in res.table.neg_ids] == [[], []]
+    assert res.lineage.drop_counts() == {}
 
 
 def test_too_few_negatives_dropped_by_default_and_second_stage_replaces_columns():

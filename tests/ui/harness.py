@@ -264,7 +264,8 @@ def materialize_from_graph(page, stack: UIStack, assets: tuple[str, ...], partit
     dialog.get_by_text(f"Launch runs to materialize {len(assets)} assets").wait_for()
     dialog.get_by_text("Select a partition or create one").click()
     page.get_by_placeholder("Filter partitions").fill(partition)
-    page.get_by_role("menuitem", name=partition, exact=True).click()
+    # each item reads "<key> <key>" (label and tooltip): match the item that starts with the key
+    page.get_by_role("menuitem", name=re.compile(rf"^{re.escape(partition)}(\s|$)")).first.click()
     page.keyboard.press("Escape")  # close the partition menu, keep the dialog
     dialog.get_by_text("1 partition", exact=True).wait_for()
     dialog.get_by_role("button", name="Launch 1 run").click()

@@ -1,0 +1,142 @@
+"""Regenerate the README/operator's-guide screenshots from the real Dagster UI.
+
+    .venv/bin/python scripts/screenshots.py                 # -> docs/screenshots/*.png
+    .venv/bin/python scripts/screenshots.py --out /tmp/shots --assets raw_corpus candidates
+
+Starts ``dagster dev`` + the quality-report server on free ports with a throw-away DAGSTER_HOME and
+GME_DATA_HOME (the same harness as tests/ui), materializes the ``sample-dirty`` shard through the UI,
+then photographs the pages an operator uses, in headless Debian Chromium (1280x800), as small PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.ui.harness import (  # noqa: E402
+    SHARD,
+    UIStack,
+    browser_page,
+    group_graph_url,
+    materialize_from_graph,
+    ui_stack,
+    wait_for_run,
+)
+
+SYNTHESIS = ["raw_corpus", "candidates", "generated_queries", "fused_queries", "filtered_samples"]
+MAX_BYTES = 300_000
+
+
+def save(page, out: Path, name: str, **kwargs) -> Path:
+    """Screenshot, then shrink: a 256-colour palette PNG is a fraction of the size and looks the same
+    for UI chrome; fall back to the full-colour PNG if that somehow is not smaller."""
+    from PIL import Image
+
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path), animations="disabled", **kwargs)
+    raw = path.read_bytes()
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        small.save(path, optimize=True)
+    if path.stat().st_size >= len(raw):
+        path.write_bytes(raw)
+    size = path.stat().st_size
+    print(f"  {path.relative_to(REPO) if path.is_relative_to(REPO) else path}  {size // 1024} KB")
+    if size > MAX_BYTES:
+        print(f"  warning: {path.name} is over {MAX_BYTES // 1000} KB")
+    return path
+
+
+def settle(page, seconds: float = 1.5) -> None:
+    """Let the graph layout / fetches finish before the picture."""
+    page.wait_for_load_state("networkidle")
+    time.sleep(seconds)
+
+
+def shoot(stack: UIStack, out: Path, assets: list[str]) -> None:
+    with browser_page() as page:
+        print(f"materializing {', '.join(assets)} [{SHARD}] from the UI ...")
+        run_url = materialize_from_graph(page, stack, tuple(assets), SHARD)
+        status = wait_for_run(page, run_url, timeout_s=900)
+        if status != "Success":
+            raise SystemExit(f"run {run_url} ended {status}; see {stack.dagster_log}")
+        settle(page)
+        save(page, out, "run")
+
+        page.goto(group_graph_url(stack))
+        page.get_by_text("raw_corpus", exact=True).first.wait_for()
+        settle(page, 3)
+        save(page, out, "asset-graph")
+
+        # the asset page: latest materialization, row count, metadata table (drops_by_reason, ...)
+        page.goto(f"{stack.ui_url}/assets/candidates")
+        page.get_by_text("Latest materialization").wait_for()
+        page.get_by_role("row").filter(has=page.get_by_text("drops_by_reason", exact=True)).first.wait_for()
+        page.get_by_text("Metadata", exact=True).first.scroll_into_view_if_needed()
+        page.mouse.wheel(0, 330)
+        settle(page)
+        save(page, out, "asset-metadata")
+        # the gallery (markdown with inline data-URL thumbnails) opens in a dialog
+        gallery = page.get_by_role("row").filter(has=page.get_by_text("gallery", exact=True)).first
+        gallery.get_by_text("[Show Markdown]").click()
+        page.get_by_role("dialog").locator("img").first.wait_for()
+        settle(page)
+        save(page, out, "asset-gallery")
+        page.get_by_role("dialog").get_by_role("button", name="Close").click()
+
+        # the blocking quality gate and its expectations table
+        page.get_by_role("tab", name="Checks").click()
+        page.get_by_text("This is a blocking asset check.", exact=False).wait_for()
+        settle(page)
+        save(page, out, "asset-check")
+        page.get_by_text("[Show Markdown]").first.click()
+        page.get_by_role("dialog").get_by_role("table").first.wait_for()
+        settle(page)
+        save(page, out, "asset-check-expectations")
+        page.get_by_role("dialog").get_by_role("button", name="Close").click()
+
+        # the HTML quality report linked from the check (served by dagster_project.report_server)
+        with page.context.expect_page() as opened:
+            page.get_by_role("link", name=f"candidates__{SHARD}.html").first.click()
+        report = opened.value
+        report.set_viewport_size({"width": 1280, "height": 800})
+        report.wait_for_load_state()
+        report.get_by_text("PASSED").first.wait_for()
+        save(report, out, "quality-report")
+        report.close()
+
+        # the job's launchpad with its full default config, for the sample partition
+        page.goto(f"{stack.ui_url}/locations/gme_data/jobs/synthesis_job/playground")
+        partition = page.get_by_placeholder("Partition")
+        partition.wait_for()
+        partition.click()
+        partition.fill(SHARD)
+        page.get_by_role("menuitem", name=SHARD).first.click()
+        page.get_by_text("raw_corpus:", exact=False).first.wait_for()
+        settle(page, 3)
+        save(page, out, "launchpad")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--assets", nargs="+", default=SYNTHESIS,
+                        help="synthesis assets to materialize from the UI first (default: the whole group)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    print("starting dagster dev + report server ...")
+    with ui_stack() as stack:
+        print(f"  UI {stack.ui_url}, reports {stack.reports_url} ({time.monotonic() - t0:.0f}s)")
+        shoot(stack, args.out, args.assets)
+    print(f"done in {time.monotonic() - t0:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The real Dagster UI in a real browser: graph, a materialization launched from the UI, its gate, its report.
+
+Starts ``dagster dev`` (webserver + daemon + code server) and the quality-report server on free loopback
+ports with a throw-away DAGSTER_HOME/GME_DATA_HOME, registers the sample shards as partitions first,
+then drives headless Debian Chromium through playwright (no browser download).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.ui.harness import (
+    SHARD,
+    UIStack,
+    browser_page,
+    materialize_from_graph,
+    open_group_graph,
+    ui_stack,
+    wait_for_run,
+)
+
+pytestmark = pytest.mark.timeout(600)
+expect.set_options(timeout=60_000)  # a loaded CI machine: the UI may take a while to fetch
+
+SYNTHESIS = ("raw_corpus", "candidates", "generated_queries", "fused_queries", "filtered_samples")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[UIStack]:
+    with ui_stack() as s:
+        yield s
+
+
+@pytest.fixture()
+def page(stack: UIStack, tmp_path: Path):
+    with browser_page() as p, diagnostics(p, stack, tmp_path):
+        yield p
+
+
+@contextlib.contextmanager
+def diagnostics(page, stack: UIStack, dest: Path) -> Iterator[None]:
+    """On failure: keep a screenshot of where the browser was and show the tail of dagster's log."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(dest / "failure.png"), full_page=True)
+            print(f"browser was at {page.url}; screenshot {dest / 'failure.png'}")
+        print("---- dagster dev log (tail) ----\n" + stack.logs())
+        raise
+
+
+def test_asset_graph_shows_the_synthesis_chain(stack: UIStack, page) -> None:
+    open_group_graph(page, stack, "synthesis", SYNTHESIS)
+    expect(page.get_by_text("Asset Group in", exact=False).first).to_be_visible()
+    for name in SYNTHESIS:
+        expect(page.get_by_text(name, exact=True).first).to_be_visible()
+    # the training group is outside this group: shown only as a link to the next group's asset
+    assert page.get_by_text("gme_model", exact=True).count() == 0
+
+
+def test_materialize_from_ui_then_gate_and_report(stack: UIStack, page) -> None:
+    # (b) launch raw_corpus + candidates for the smallest sample shard from the graph's own button
+    t0 = time.monotonic()
+    run_url = materialize_from_graph(page, stack, ("raw_corpus", "candidates"), SHARD)
+    page.goto(run_url)
+    expect(page.get_by_text(f"partition: {SHARD}").first).to_be_visible()
+
+    # (c) the run page reports the outcome
+    status = wait_for_run(page, run_url, timeout_s=240)
+    assert status == "Success", f"run {run_url} ended {status} after {time.monotonic() - t0:.0f}s"
+    assert (stack.gme_home / "storage" / "candidates" / f"{SHARD}.parquet").is_file()
+
+    # (d1) the asset page: latest materialization of the shard, its metadata, the gallery's thumbnails
+    page.goto(f"{stack.ui_url}/assets/candidates")
+    page.get_by_text("Latest materialization").wait_for()
+    expect(page.get_by_text(SHARD, exact=True).first).to_be_visible()
+    metadata = {key: page.get_by_role("row").filter(has=page.get_by_text(key, exact=True))
+                for key in ("drops_by_reason", "quality_gate", "quality_report", "lineage_drops_query", "gallery")}
+    for row in metadata.values():
+        expect(row.first).to_be_visible()
+    assert "expectations passed" in metadata["quality_gate"].first.inner_text()
+    expect(metadata["drops_by_reason"].first.get_by_text("reason", exact=True)).to_be_visible()  # a table
+    assert "SELECT reason, count(*)" in metadata["lineage_drops_query"].first.inner_text()
+    # markdown over 1,000 characters (any data-URL image) is behind "[Show Markdown]", rendered in a dialog
+    metadata["gallery"].first.get_by_text("[Show Markdown]").click()
+    dialog = page.get_by_role("dialog")
+    thumb = dialog.locator("img[src^='data:image/jpeg;base64,']").first
+    thumb.wait_for()
+    assert thumb.evaluate("img => img.complete && img.naturalWidth > 0"), "gallery thumbnail did not decode"
+    dialog.get_by_role("button", name="Close").click()
+
+    # (d2) the checks tab: the blocking Great Expectations gate passed, with its expectations table
+    page.get_by_role("tab", name="Checks").click()
+    page.get_by_text("This is a blocking asset check.", exact=False).wait_for()
+    expect(page.get_by_text("quality_gate", exact=True).first).to_be_visible()
+    expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible()
+    expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
+    expect(page.get_by_text("candidates: all", exact=False).first).to_be_visible()
+    page.get_by_text("[Show Markdown]").first.click()  # the "expectations" metadata entry
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("table").first.wait_for()
+    expectations = dialog.inner_text()
+    assert "PASSED" in expectations and "expect_column_values_to_not_be_null" in expectations, expectations
+    assert "❌" not in expectations
+    dialog.get_by_role("button", name="Close").click()
+
+    # (d3) the quality report the gate links to, served by the report server
+    link = page.get_by_role("link", name=f"candidates__{SHARD}.html").first
+    assert link.get_attribute("href").startswith(stack.reports_url + "/")
+    with page.context.expect_page() as opened:
+        link.click()
+    report = opened.value
+    report.wait_for_load_state()
+    assert report.url.startswith(stack.reports_url)
+    body = report.locator("body").inner_text()
+    assert "Quality report: candidates" in body and "PASSED" in body, body[:500]
+    assert SHARD in body
