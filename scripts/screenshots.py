@@ -38,6 +38,7 @@ def save(page, out: Path, name: str, **kwargs) -> Path:
     from PIL import Image
 
     path = out / f"{name}.png"
+    page.mouse.move(1, 1)  # no hover tooltips in the picture
     page.screenshot(path=str(path), animations="disabled", **kwargs)
     raw = path.read_bytes()
     with Image.open(path) as im:
@@ -68,10 +69,22 @@ def shoot(stack: UIStack, out: Path, assets: list[str]) -> None:
         settle(page)
         save(page, out, "run")
 
+        # the group's graph only draws node details (checks, partitions, kinds) from ~1600 px wide:
+        # render it wide and keep the band with the nodes
+        page.set_viewport_size({"width": 1920, "height": 1200})
         page.goto(group_graph_url(stack))
-        page.get_by_text("raw_corpus", exact=True).first.wait_for()
+        for name in assets:
+            page.get_by_text(name, exact=True).first.wait_for()
+        page.get_by_text("Asset checks", exact=True).first.wait_for()
         settle(page, 3)
-        save(page, out, "asset-graph")
+        boxes = [page.get_by_text(n, exact=True).first.bounding_box() for n in SYNTHESIS]
+        boxes.append(page.get_by_text("hard_negatives", exact=True).first.bounding_box())
+        x0 = min(b["x"] for b in boxes) - 40
+        y0 = min(b["y"] for b in boxes) - 40
+        x1 = max(b["x"] + b["width"] for b in boxes) + 40
+        y1 = max(b["y"] for b in boxes) + 160
+        save(page, out, "asset-graph", clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
+        page.set_viewport_size({"width": 1280, "height": 800})
 
         # the asset page: latest materialization, row count, metadata table (drops_by_reason, ...)
         page.goto(f"{stack.ui_url}/assets/candidates")
@@ -115,7 +128,7 @@ def shoot(stack: UIStack, out: Path, assets: list[str]) -> None:
         partition = page.get_by_placeholder("Partition")
         partition.wait_for()
         partition.click()
-        partition.fill(SHARD)
+        partition.press_sequentially(SHARD, delay=30)  # fill() does not open the suggestions
         page.get_by_role("menuitem", name=SHARD).first.click()
         page.get_by_text("raw_corpus:", exact=False).first.wait_for()
         settle(page, 3)
