@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export GME_DATA_REPORTS_PORT ?= 3001
 export GME_DATA_REPORTS_URL ?= http://127.0.0.1:$(GME_DATA_REPORTS_PORT)
 
-.PHONY: setup demo materialize ui test lint bench clean
+.PHONY: setup demo materialize ui test lint screenshots clean
 
 setup:
 	bash scripts/setup.sh
@@ -32,7 +32,11 @@ test: setup
 	bash scripts/test.sh
 
 lint:
-	$(VENV)/bin/ruff check gme_data assets dagster_project quality tests benchmarks
+	$(VENV)/bin/ruff check gme_data assets dagster_project quality tests benchmarks scripts
+
+## Regenerate the operator's-guide screenshots (real dagster dev + headless Chromium).
+screenshots:
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf var

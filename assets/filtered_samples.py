@@ -10,7 +10,6 @@ from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from gme_data.filtering import FilterConfig, filter_samples
 
-
 #: The offline default (with OCR of text-bearing images, as EmbedderResource configures it) scores a
 #: matching entity image ~0.97 and a wrong one ~0.3-0.4 on the sample (measured), so its cut sits between.
 OFFLINE_IMAGE_SCORE_THRESHOLD = 0.5

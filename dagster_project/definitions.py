@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from assets import candidates as candidates_module
@@ -42,14 +40,9 @@ ASSET_MODULES = [
 __all__ = ["defs", "register_shards"]
 
 
-def storage_url() -> str:
-    """Where asset shards live: ``GME_DATA_STORAGE_URL`` (any fsspec URL) or <GME_DATA_HOME>/storage."""
-    return os.environ.get("GME_DATA_STORAGE_URL") or os.path.join(os.environ.get("GME_DATA_HOME", "var"), "storage")
-
-
 def build_resources() -> dict:
     return {
-        "io_manager": ParquetIOManager(base_url=storage_url()),
+        "io_manager": ParquetIOManager(),  # GME_DATA_STORAGE_URL or <GME_DATA_HOME>/storage, read at use
         "workbench": WorkbenchResource(),
         "lineage": LineageResource(),
         "catalog": SourceCatalogResource(),

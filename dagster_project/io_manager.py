@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from typing import Any
 
 import dagster as dg
 import fsspec
 import pandas as pd
+
+from gme_data import settings
 
 ALL = "__all__"
 
@@ -23,10 +26,14 @@ ALL = "__all__"
 class ParquetIOManager(dg.ConfigurableIOManager):
     """Stores DataFrames as Parquet and dicts as JSON under ``base_url`` (a path or fsspec URL)."""
 
-    base_url: str = "var/storage"
+    base_url: str = ""
+
+    def resolved_url(self) -> str:
+        """``base_url``, else ``$GME_DATA_STORAGE_URL``, else ``<GME_DATA_HOME>/storage`` (read at use)."""
+        return self.base_url or os.environ.get("GME_DATA_STORAGE_URL") or str(settings.home() / "storage")
 
     def _fs(self) -> tuple[Any, str]:
-        fs, root = fsspec.core.url_to_fs(self.base_url)
+        fs, root = fsspec.core.url_to_fs(self.resolved_url())
         return fs, root.rstrip("/")
 
     def _path(self, asset: str, partition: str | None, ext: str) -> tuple[Any, str]:
@@ -35,7 +42,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
     def shard_url(self, asset: str) -> str:
         """A glob DuckDB can read: all shards of ``asset``."""
-        return f"{self.base_url.rstrip('/')}/{asset}/*.parquet"
+        return f"{self.resolved_url().rstrip('/')}/{asset}/*.parquet"
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None:
@@ -79,7 +86,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             missing.append(key or ALL)
         if missing and not frames and not dicts:
             raise FileNotFoundError(
-                f"asset {asset}: nothing materialized for partition(s) {missing} under {self.base_url}; "
+                f"asset {asset}: nothing materialized for partition(s) {missing} under {self.resolved_url()}; "
                 "materialize it first"
             )
         if missing:

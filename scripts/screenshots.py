@@ -11,6 +11,8 @@ then photographs the pages an operator uses, in headless Debian Chromium (1280x8
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,7 +40,8 @@ def save(page, out: Path, name: str, **kwargs) -> Path:
     from PIL import Image
 
     path = out / f"{name}.png"
-    page.mouse.move(1, 1)  # no hover tooltips in the picture
+    page.evaluate("document.activeElement && document.activeElement.blur()")  # no focus tooltips
+    page.mouse.move(1, 1)  # nor hover ones
     page.screenshot(path=str(path), animations="disabled", **kwargs)
     raw = path.read_bytes()
     with Image.open(path) as im:
@@ -123,16 +126,23 @@ def shoot(stack: UIStack, out: Path, assets: list[str]) -> None:
         save(report, out, "quality-report")
         report.close()
 
-        # the job's launchpad with its full default config, for the sample partition
-        page.goto(f"{stack.ui_url}/locations/gme_data/jobs/synthesis_job/playground")
-        partition = page.get_by_placeholder("Partition")
-        partition.wait_for()
-        partition.click()
-        partition.press_sequentially(SHARD, delay=30)  # fill() does not open the suggestions
-        page.get_by_role("menuitem", name=SHARD).first.click()
-        page.get_by_text("raw_corpus:", exact=False).first.wait_for()
-        settle(page, 3)
-        save(page, out, "launchpad")
+        shoot_launchpad(page, stack, out)
+
+
+def shoot_launchpad(page, stack: UIStack, out: Path) -> None:
+    """The job's launchpad with its full default config, for the sample partition."""
+    page.goto(f"{stack.ui_url}/locations/gme_data/jobs/synthesis_job/playground")
+    partition = page.get_by_placeholder("Partition")
+    partition.wait_for()
+    partition.click()
+    partition.press_sequentially(SHARD, delay=30)  # fill() does not open the suggestions
+    page.get_by_role("menuitem", name=SHARD).first.click()
+    page.get_by_text(f"partition: {SHARD}", exact=True).first.wait_for()
+    # a "Copy tag" tooltip sticks after the pick; the launchpad tab survives a reload, the tooltip not
+    page.reload()
+    page.get_by_text(f"partition: {SHARD}", exact=True).first.wait_for()
+    settle(page, 3)
+    save(page, out, "launchpad")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="synthesis assets to materialize from the UI first (default: the whole group)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if shutil.which("fc-list") and "emoji" not in subprocess.run(
+            ["fc-list"], capture_output=True, text=True).stdout.lower():
+        print("note: no colour-emoji font (Debian: fonts-noto-color-emoji); the gate's check marks will show as boxes")
     t0 = time.monotonic()
     print("starting dagster dev + report server ...")
     with ui_stack() as stack:

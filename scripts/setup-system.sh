@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# System packages the test suite needs: Chromium + driver (browser tests of the Dagster UI) and
+# System packages the test suite needs: Chromium (browser tests of the Dagster UI, driven by playwright) and
 # redis-server (the broker of the distributed Celery executor test). Installs only what is missing.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false GX_ANALYTICS_ENABLED=False
-ruff check gme_data assets dagster_project quality tests benchmarks
-python -m pytest tests -q -p no:cacheprovider --durations=15 "$@"
+ruff check gme_data assets dagster_project quality tests benchmarks scripts
+python -m pytest tests -q --durations=15 "$@"

@@ -215,6 +215,8 @@ def test_hub_rows_are_converted(tmp_path: Path, monkeypatch) -> None:
         return tables[(repo, config)]
 
     monkeypatch.setattr(loaders, "_hf_load", fake_load)
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
     (beir,) = load_spec(get_spec("scifact"), data_root=tmp_path)
     assert beir.corpus["d1"].text == "T body" and beir.qrels == {"q1": {"d1": 1}} and list(beir.queries) == ["q1"]
     assert ("BeIR/scifact-qrels", None, "test") in seen
