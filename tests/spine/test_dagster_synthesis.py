@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import threading
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import dagster as dg
@@ -91,30 +94,38 @@ def test_rematerializing_a_partition_replaces_lineage(workbench: Path) -> None:
     assert store.query("SELECT count(DISTINCT run_id) AS n FROM records")["n"].iloc[0] == 1
 
 
+RUN_SHARD = textwrap.dedent("""
+    import sys
+    import dagster as dg
+    from dagster_project.definitions import synthesis_job_def
+    shard = sys.argv[1]
+    with dg.DagsterInstance.get() as instance:
+        with dg.execute_job(dg.reconstructable(synthesis_job_def), instance=instance,
+                            tags={"dagster/partition": shard},
+                            asset_selection=[dg.AssetKey("raw_corpus")]) as res:
+            sys.exit(0 if res.success else 1)
+""")
+
+
 def test_multiprocess_executor_parallel_runs_share_the_lineage_file(workbench: Path, tmp_path: Path) -> None:
-    from dagster_project.definitions import register_shards, synthesis_job_def
+    """Two runs at once, each step in its own process (multiprocess executor), one lineage file."""
+    from dagster_project.definitions import register_shards
 
-    (tmp_path / "dagster_home").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         register_shards(instance)
-        results: dict[str, bool] = {}
-
-        def run(shard: str) -> None:
-            with dg.execute_job(
-                dg.reconstructable(synthesis_job_def), instance=instance,
-                tags={"dagster/partition": shard},
-                asset_selection=[dg.AssetKey("raw_corpus")],
-            ) as res:
-                results[shard] = res.success
-
-        threads = [threading.Thread(target=run, args=(s,)) for s in ("sample-dirty", "sample-wiki_03")]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert results == {"sample-dirty": True, "sample-wiki_03": True}
+    shards = ("sample-dirty", "sample-wiki_03")
+    procs = [subprocess.Popen([sys.executable, "-c", RUN_SHARD, s], env=env, cwd=Path(__file__).parents[2])
+             for s in shards]
+    codes = [p.wait(timeout=600) for p in procs]
+    assert codes == [0, 0]
     store = LineageStore(workbench / "lineage.duckdb")
     parts = store.query("SELECT asset_key, partition, count(*) AS n FROM records GROUP BY 1, 2 ORDER BY 1, 2")
     assert set(zip(parts.asset_key, parts.partition, strict=True)) == {("raw_corpus", "sample-dirty"),
-                                                          ("raw_corpus", "sample-wiki_03")}
+                                                                       ("raw_corpus", "sample-wiki_03")}
     assert parts["n"].min() >= 9
+    runs = store.query("SELECT count(DISTINCT run_id) AS n FROM records")["n"].iloc[0]
+    assert runs == 2
