@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,41 +17,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.processes import free_port, log_tail, stop_group
+
 REPO = Path(__file__).resolve().parents[2]
 WORKER_APP = "dagster_celery.app"
 
 
 class ServiceError(RuntimeError):
     """A service did not come up (the message names it and quotes its log)."""
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tail(path: Path, n: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError:
-        return "<no log>"
-
-
-def stop_group(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
-    """SIGTERM the process group of ``proc`` (started with start_new_session), SIGKILL after grace."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group (e.g. pool children)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
 
 
 @contextlib.contextmanager
@@ -77,12 +49,12 @@ def redis_server(workdir: Path, timeout_s: float = 20.0) -> Iterator[str]:
         client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1.0)
         while True:
             if proc.poll() is not None:
-                raise ServiceError(f"redis-server exited with {proc.returncode}:\n{_tail(log)}")
+                raise ServiceError(f"redis-server exited with {proc.returncode}:\n{log_tail(log)}")
             with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                 if client.ping():
                     break
             if time.monotonic() > deadline:
-                raise ServiceError(f"redis-server not answering on port {port} after {timeout_s}s:\n{_tail(log)}")
+                raise ServiceError(f"redis-server not answering on port {port} after {timeout_s}s:\n{log_tail(log)}")
             time.sleep(0.1)
         client.close()
         yield f"redis://127.0.0.1:{port}"
@@ -172,10 +144,10 @@ def celery_workers(broker: str, backend: str, workdir: Path, n: int = 2, concurr
         while answered != set(workers.names):
             for proc, log in zip(workers.procs, workers.logs, strict=True):
                 if proc.poll() is not None:
-                    raise ServiceError(f"celery worker exited with {proc.returncode}:\n{_tail(log)}")
+                    raise ServiceError(f"celery worker exited with {proc.returncode}:\n{log_tail(log)}")
             if time.monotonic() > deadline:
                 raise ServiceError(f"workers {sorted(set(workers.names) - answered)} did not answer "
-                                   f"within {timeout_s}s:\n{_tail(workers.logs[0])}")
+                                   f"within {timeout_s}s:\n{log_tail(workers.logs[0])}")
             for reply in app.control.ping(timeout=1.0) or []:
                 answered.update(reply)
         app.close()

@@ -6,18 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 
 import gme_data
 from gme_data.lineage import LineageStore
-
-
-@pytest.fixture()
-def workbench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GME_DATA_HOME", str(tmp_path / "var"))
-    monkeypatch.setenv("GME_DATA_STORAGE_URL", str(tmp_path / "var" / "storage"))
-    monkeypatch.delenv("GME_DATA_REPORTS_URL", raising=False)
-    return tmp_path / "var"
 
 
 def _evaluations(res: dg.ExecutionResult) -> dict[str, bool]:

@@ -10,21 +10,13 @@ import pytest
 from tests.support.openai_server import OpenAICompatServer
 
 
-@pytest.fixture()
-def workbench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("GME_DATA_HOME", str(tmp_path / "var"))
-    monkeypatch.setenv("GME_DATA_STORAGE_URL", str(tmp_path / "var" / "storage"))
-    monkeypatch.setenv("TEST_LLM_KEY", "sk-test")
-    monkeypatch.delenv("GME_DATA_REPORTS_URL", raising=False)
-    return tmp_path / "var"
-
-
 def _materialization(res: dg.ExecutionResult, key: str) -> dict:
     mats = [m for m in res.get_asset_materialization_events() if m.asset_key.to_user_string() == key]
     return mats[-1].materialization.metadata
 
 
-def test_endpoint_backend_with_cache_and_accounting(workbench: Path) -> None:
+def test_endpoint_backend_with_cache_and_accounting(workbench: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_LLM_KEY", "sk-test")
     from dagster_project.definitions import build_resources, defs, register_shards
     from dagster_project.resources import LLMResource
 

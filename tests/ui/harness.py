@@ -12,8 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +21,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.processes import free_port, log_tail, stop_group
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("GME_DATA_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -34,12 +34,6 @@ VIEWPORT = {"width": 1280, "height": 800}
 SHARD = "sample-dirty"  # the smallest bundled shard: raw_corpus + candidates in ~10 s
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_http(url: str, timeout_s: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
     """Poll ``url`` until it answers 200; fail early (with the log tail) if ``proc`` died."""
     deadline = time.monotonic() + timeout_s
@@ -47,7 +41,7 @@ def wait_http(url: str, timeout_s: float, proc: subprocess.Popen | None = None, 
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before serving {url}\n"
-                               + tail(log))
+                               + log_tail(log))
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:
                 if resp.status == 200:
@@ -55,30 +49,7 @@ def wait_http(url: str, timeout_s: float, proc: subprocess.Popen | None = None, 
         except (urllib.error.URLError, OSError) as e:  # not up yet
             last = e
         time.sleep(1.0)
-    raise TimeoutError(f"{url} not serving after {timeout_s:.0f}s (last error: {last})\n" + tail(log))
-
-
-def tail(log: Path | None, n: int = 4000) -> str:
-    if log is None or not log.exists():
-        return ""
-    return log.read_text(errors="replace")[-n:]
-
-
-def kill_group(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
-    """SIGTERM the child's whole process group (dagster dev -> webserver, daemon, code server, runs),
-    then SIGKILL whatever is left."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
-    # the leader may be gone while grandchildren linger in the group
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
+    raise TimeoutError(f"{url} not serving after {timeout_s:.0f}s (last error: {last})\n" + log_tail(log))
 
 
 @dataclass
@@ -108,7 +79,7 @@ class UIStack:
         return self.root / "dagster-dev.log"
 
     def logs(self) -> str:
-        return tail(self.dagster_log, 8000)
+        return log_tail(self.dagster_log, 8000)
 
 
 def stack_env(root: Path, reports_port: int) -> dict[str, str]:
@@ -176,7 +147,7 @@ def ui_stack(root: Path | None = None, start_timeout_s: float = 240.0) -> Iterat
         yield stack
     finally:
         for proc in reversed(stack.procs):
-            kill_group(proc)
+            stop_group(proc)
         if own_root and not os.environ.get("GME_DATA_KEEP_UI_TMP"):
             shutil.rmtree(root, ignore_errors=True)
 
