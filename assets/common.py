@@ -58,12 +58,15 @@ def thumbnail_data_url(path: str | None, size: int = 96) -> str | None:
         im.thumbnail((size, size))
         buf = io.BytesIO()
         im.save(buf, format="JPEG", quality=80)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    return _data_url(buf.getvalue())
 
 
 def image_data_url(path: str | Path) -> str:
     """A PNG/JPEG file inlined as a data URL (plots in markdown metadata)."""
-    data = Path(path).read_bytes()
+    return _data_url(Path(path).read_bytes())
+
+
+def _data_url(data: bytes) -> str:
     mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
     return f"data:{mime};base64," + base64.b64encode(data).decode()
 

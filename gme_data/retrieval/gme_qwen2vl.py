@@ -58,6 +58,14 @@ _DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat
            "fp16": torch.float16, "float16": torch.float16}
 
 
+def _read_json(path: Path, what: str) -> Any:
+    """Parse a JSON file, naming the file and ``what`` it is when it cannot be read."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{path}: unreadable {what}: {exc}") from exc
+
+
 def resolve_dtype(dtype: Any, device: str) -> torch.dtype:
     """``None`` -> bf16 on CUDA, fp32 on CPU; strings ``fp32/bf16/fp16`` or a torch dtype."""
     if dtype is None:
@@ -105,10 +113,7 @@ def image_processor(min_image_tokens: int = 256, max_image_tokens: int = 1280,
     path = path / "preprocessor_config.json" if path.is_dir() else path
     if not path.is_file():
         raise InvalidInputError(f"image processor config not found: {path}")
-    try:
-        cfg = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"{path}: unreadable image processor config: {exc}") from exc
+    cfg = _read_json(path, "image processor config")
     if not isinstance(cfg, dict):
         raise InvalidInputError(f"{path}: expected a JSON object, got {type(cfg).__name__}")
     # the file's own budget (new "size" or legacy min/max_pixels keys) is replaced by GME's
@@ -371,10 +376,7 @@ def _load_local_model(folder: Path, torch_dtype: torch.dtype, kwargs: dict[str, 
     cfg_file = folder / "config.json"
     if not cfg_file.is_file():
         raise InvalidInputError(f"model folder {folder} has no config.json (not a transformers checkpoint)")
-    try:
-        cfg = json.loads(cfg_file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"{cfg_file}: unreadable model config: {exc}") from exc
+    cfg = _read_json(cfg_file, "model config")
     model_type = cfg.get("model_type") if isinstance(cfg, dict) else None
     if model_type != "qwen2_vl":
         raise InvalidInputError(f"model folder {folder}: model_type is {model_type!r}, expected 'qwen2_vl' "
