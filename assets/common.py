@@ -123,7 +123,12 @@ def finish_stage(
         md["lineage_trace_example"] = dg.MetadataValue.md(
             f"Where did `{example_id}` come from?\n```sql\n{trace_sql(example_id)}\n```")
     md.update(metadata or {})
-    yield dg.Output(df if value is None else value, metadata=md)
+    out_value = df if value is None else value
+    if not result.success and isinstance(out_value, pd.DataFrame):
+        from dagster_project.io_manager import GATE_FAILED_ATTR
+
+        out_value.attrs[GATE_FAILED_ATTR] = result.headline()  # the IO manager quarantines it
+    yield dg.Output(out_value, metadata=md)
     check_md: dict[str, Any] = {
         "expectations": dg.MetadataValue.md(render_markdown(result)),
         "failed_expectations": len(result.failed),

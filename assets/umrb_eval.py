@@ -39,7 +39,8 @@ def _scores_table(result, label: str) -> pd.DataFrame:
     description=(
         "UMRB evaluation of the trained gme_model beside its base model and the published GME-2B/7B and "
         "CLIP-SF scores: per-dataset scores x100 (NDCG@k / Recall@k as UMRB lists them), task, category "
-        "and overall means; markdown table, bar chart and DuckDB tables. Suite 'local' runs offline."
+        "and overall means; markdown table, bar chart and DuckDB tables. Suite 'local' runs offline. Datasets "
+        "already scored for the same model by umrb_dataset_eval partitions are reused, not evaluated again."
     ),
 )
 def umrb_eval(
@@ -57,6 +58,7 @@ def umrb_eval(
         gme_model["model_dir"], out_dir, suite=config.suite, tasks=config.tasks or None,
         datasets=config.datasets or None, data_root=config.data_root or str(workbench.path("umrb")),
         cache_dir=str(workbench.path("cache", "umrb")), db_path=str(workbench.root() / "umrb.duckdb"),
+        results_dir=str(workbench.path("evaluation", "results")),  # shared with umrb_dataset_eval
         compare=compare, labels=["gme_model", "base"] if compare else ["gme_model"], top_k=config.top_k,
         embedder_options={"cache_dir": str(workbench.cache_dir() / "embeddings")},
     )

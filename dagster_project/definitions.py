@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import candidates as candidates_module
+from assets import domain_datasets as domain_datasets_module
 from assets import filtered_samples as filtered_samples_module
 from assets import fused_queries as fused_queries_module
 from assets import generated_queries as generated_queries_module
@@ -12,11 +13,13 @@ from assets import gme_model as gme_model_module
 from assets import hard_negatives as hard_negatives_module
 from assets import raw_corpus as raw_corpus_module
 from assets import training_set as training_set_module
+from assets import umrb_dataset_eval as umrb_dataset_eval_module
 from assets import umrb_eval as umrb_eval_module
 from dagster_project.catalog import SourceCatalogResource
 from dagster_project.executors import executor_from_env
 from dagster_project.io_manager import ParquetIOManager
 from dagster_project.jobs import (
+    domain_datasets_job,
     evaluation_job,
     evaluation_schedule,
     inbox_sensor,
@@ -24,6 +27,7 @@ from dagster_project.jobs import (
     register_shards,
     synthesis_job,
     training_eval_job,
+    umrb_datasets_job,
 )
 from dagster_project.resources import (
     EmbedderResource,
@@ -36,6 +40,7 @@ from dagster_project.resources import (
 ASSET_MODULES = [
     raw_corpus_module, candidates_module, generated_queries_module, fused_queries_module,
     filtered_samples_module, hard_negatives_module, training_set_module, gme_model_module, umrb_eval_module,
+    umrb_dataset_eval_module, domain_datasets_module,
 ]
 __all__ = ["defs", "register_shards"]
 
@@ -56,7 +61,7 @@ all_assets = dg.load_assets_from_modules(ASSET_MODULES)
 
 defs = dg.Definitions(
     assets=all_assets,
-    jobs=[synthesis_job, training_eval_job, mine_train_job, evaluation_job],
+    jobs=[synthesis_job, training_eval_job, mine_train_job, evaluation_job, umrb_datasets_job, domain_datasets_job],
     sensors=[inbox_sensor],
     schedules=[evaluation_schedule],
     resources=build_resources(),

@@ -5,6 +5,10 @@ dict outputs (e.g. a trained model's manifest) as JSON. Writes go to a temporary
 renamed into place, so a killed step never leaves a half-written shard. An unpartitioned asset
 reading a partitioned one gets the concatenation of the materialized shards, DuckDB-queryable as
 ``read_parquet('<base>/<asset>/*.parquet')``.
+
+A table whose quality gate failed (``finish_stage`` marks it in ``DataFrame.attrs``) is written to
+``<base>/<asset>/_quarantine/<partition>.parquet`` instead and the live shard is removed, so no later
+run (e.g. an unpartitioned stage reading every shard) consumes data its gate rejected.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ import pandas as pd
 from gme_data import settings
 
 ALL = "__all__"
+QUARANTINE = "_quarantine"
+#: ``DataFrame.attrs`` key set by ``assets.common.finish_stage`` when the table failed its gate.
+GATE_FAILED_ATTR = "gme_data_gate_failed"
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -36,9 +43,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         fs, root = fsspec.core.url_to_fs(self.resolved_url())
         return fs, root.rstrip("/")
 
-    def _path(self, asset: str, partition: str | None, ext: str) -> tuple[Any, str]:
+    def _path(self, asset: str, partition: str | None, ext: str, quarantine: bool = False) -> tuple[Any, str]:
         fs, root = self._fs()
-        return fs, f"{root}/{asset}/{partition or ALL}.{ext}"
+        folder = f"{root}/{asset}/{QUARANTINE}" if quarantine else f"{root}/{asset}"
+        return fs, f"{folder}/{partition or ALL}.{ext}"
 
     def shard_url(self, asset: str) -> str:
         """A glob DuckDB can read: all shards of ``asset``."""
@@ -49,10 +57,20 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             return
         asset = context.asset_key.to_user_string().replace("/", "__")
         partition = context.partition_key if context.has_partition_key else None
+        quarantined = isinstance(obj, pd.DataFrame) and bool(obj.attrs.get(GATE_FAILED_ATTR))
         if isinstance(obj, pd.DataFrame):
-            fs, path = self._path(asset, partition, "parquet")
+            fs, path = self._path(asset, partition, "parquet", quarantine=quarantined)
+            fs_live, live = self._path(asset, partition, "parquet")
+            if quarantined and fs_live.exists(live):
+                fs_live.rm(live)  # the partition's data is now the rejected table, not the older one
+            elif not quarantined:
+                fs_q, qpath = self._path(asset, partition, "parquet", quarantine=True)
+                if fs_q.exists(qpath):
+                    fs_q.rm(qpath)
             buf = io.BytesIO()
-            obj.reset_index(drop=True).to_parquet(buf, index=False)
+            frame = obj.reset_index(drop=True)
+            frame.attrs = {}  # the gate flag is not data
+            frame.to_parquet(buf, index=False)
             data = buf.getvalue()
             ext = "parquet"
         elif isinstance(obj, dict):
@@ -66,7 +84,11 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         with fs.open(tmp, "wb") as f:
             f.write(data)
         fs.mv(tmp, path)
-        context.add_output_metadata({"storage_path": dg.MetadataValue.path(path), "format": ext})
+        meta: dict[str, Any] = {"storage_path": dg.MetadataValue.path(path), "format": ext}
+        if quarantined:
+            meta["quarantined"] = dg.MetadataValue.text(f"quality gate failed: {obj.attrs[GATE_FAILED_ATTR]}"[:500])
+            context.log.warning(f"{asset}[{partition or ALL}]: quality gate failed; table quarantined at {path}")
+        context.add_output_metadata(meta)
 
     def load_input(self, context: dg.InputContext) -> Any:
         asset = context.asset_key.to_user_string().replace("/", "__")
@@ -84,13 +106,16 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                     dicts.append(json.loads(f.read()))
                 continue
             missing.append(key or ALL)
+        fs, root = self._fs()
+        quarantined = [k for k in missing if fs.exists(f"{root}/{asset}/{QUARANTINE}/{k}.parquet")]
+        note = f" ({len(quarantined)} quarantined by a failed quality gate: {quarantined})" if quarantined else ""
         if missing and not frames and not dicts:
             raise FileNotFoundError(
-                f"asset {asset}: nothing materialized for partition(s) {missing} under {self.resolved_url()}; "
-                "materialize it first"
+                f"asset {asset}: nothing usable for partition(s) {missing} under {self.resolved_url()}{note}; "
+                "materialize it first (or fix the data its quality gate rejected)"
             )
         if missing:
-            context.log.warning(f"asset {asset}: partitions not materialized (skipped): {missing}")
+            context.log.warning(f"asset {asset}: partitions skipped, not materialized or quarantined: {missing}{note}")
         if dicts and not frames:
             return dicts[0] if len(dicts) == 1 else dicts
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.catalog import SourceCatalogResource, spec_for_path
-from dagster_project.partitions import source_shards
+from dagster_project.partitions import domains, source_shards, umrb_datasets
 
 synthesis_job = dg.define_asset_job(
     "synthesis_job",
@@ -34,6 +34,21 @@ evaluation_job = dg.define_asset_job(
     "evaluation_job",
     selection=dg.AssetSelection.groups("evaluation"),
     description="UMRB evaluation only (the trained model beside its base model and published scores).",
+)
+
+umrb_datasets_job = dg.define_asset_job(
+    "umrb_datasets_job",
+    selection=dg.AssetSelection.assets("umrb_dataset_eval"),
+    partitions_def=umrb_datasets,
+    description="Evaluate one dataset per run (local suite + UMRB's 47), gme_model beside its base. Backfill "
+                "over a selection of umrb_dataset partitions to evaluate them in parallel runs.",
+)
+
+domain_datasets_job = dg.define_asset_job(
+    "domain_datasets_job",
+    selection=dg.AssetSelection.assets("domain_datasets"),
+    partitions_def=domains,
+    description="Refresh the per-domain release slices; backfill over the domain partitions after new shards land.",
 )
 
 

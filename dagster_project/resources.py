@@ -15,6 +15,8 @@ from pydantic import Field
 from gme_data import settings
 from gme_data.images import ImageStore
 from gme_data.lineage import LineageStore
+from gme_data.lineage_backend import open_lineage_store
+from gme_data.lineage_parquet import ParquetLineageStore
 
 
 class WorkbenchResource(dg.ConfigurableResource):
@@ -43,13 +45,23 @@ class WorkbenchResource(dg.ConfigurableResource):
 
 
 class LineageResource(dg.ConfigurableResource):
-    """The DuckDB lineage file every stage writes (one short transaction per asset partition)."""
+    """Where every stage writes lineage: one DuckDB file, or per-step Parquet files for many machines.
 
-    path: str = Field(default="", description="DuckDB file; empty = <GME_DATA_HOME>/lineage.duckdb")
-    lock_timeout_s: float = Field(default=300.0, description="How long a writer waits for another's lock")
+    ``duckdb``: one short transaction per asset partition on a local file. ``parquet``: each step
+    writes its own files under ``url`` (no shared lock; see gme_data/lineage_parquet.py). Empty
+    fields are resolved at use from the environment, so Celery workers follow their own settings.
+    """
 
-    def store(self) -> LineageStore:
-        return LineageStore(self.path or settings.lineage_path(), lock_timeout_s=self.lock_timeout_s)
+    backend: str = Field(default="", description="'duckdb' or 'parquet'; '' = $GME_DATA_LINEAGE_BACKEND or duckdb")
+    path: str = Field(default="", description="DuckDB file; empty = $GME_DATA_LINEAGE_DB or "
+                                              "<GME_DATA_HOME>/lineage.duckdb")
+    url: str = Field(default="", description="Parquet lineage root (path or fsspec URL); empty = "
+                                             "$GME_DATA_LINEAGE_URL or <GME_DATA_STORAGE_URL>/_lineage")
+    lock_timeout_s: float = Field(default=300.0, description="DuckDB backend: how long a writer waits for "
+                                                             "another's lock")
+
+    def store(self) -> LineageStore | ParquetLineageStore:
+        return open_lineage_store(self.backend, path=self.path, url=self.url, lock_timeout_s=self.lock_timeout_s)
 
 
 @lru_cache(maxsize=4)

@@ -15,6 +15,12 @@ one argparse parser from them, so new subcommands are one function pair each.
 category and dataset), ``report.md`` and ``scores.png``; ``--db`` adds a DuckDB table. Exit status:
 0 when every selected dataset was evaluated, 1 when some were unavailable (reported), 2 on usage
 errors or when nothing could be evaluated.
+
+``gme-data lineage``::
+
+    gme-data lineage compact [--from URL] [--to FILE]     # Parquet lineage -> DuckDB file (idempotent)
+    gme-data lineage trace RECORD_ID [--backend parquet --from URL | --db FILE]
+    gme-data lineage views [--from URL]                   # DuckDB views over the Parquet files, as SQL
 """
 
 from __future__ import annotations
@@ -123,9 +129,53 @@ def _eval_run(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _lineage_args(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="lineage_action", metavar="ACTION", required=True)
+    compact = actions.add_parser("compact", help="load Parquet lineage into a DuckDB lineage file (idempotent)")
+    compact.add_argument("--from", dest="source", default="",
+                         help="Parquet lineage root (default $GME_DATA_LINEAGE_URL or <storage URL>/_lineage)")
+    compact.add_argument("--to", dest="target", default="",
+                         help="DuckDB file (default $GME_DATA_LINEAGE_DB or <home>/lineage.duckdb)")
+    trace = actions.add_parser("trace", help="print where a record came from (every ancestor edge)")
+    trace.add_argument("record_id")
+    trace.add_argument("--backend", default="", help="duckdb | parquet (default: from --db / --from, else $GME_DATA_LINEAGE_BACKEND or duckdb)")
+    trace.add_argument("--from", dest="source", default="", help="Parquet lineage root (parquet backend)")
+    trace.add_argument("--db", default="", help="DuckDB lineage file (duckdb backend)")
+    views = actions.add_parser("views", help="print DuckDB SQL creating the lineage views over Parquet lineage")
+    views.add_argument("--from", dest="source", default="", help="Parquet lineage root")
+
+
+def _lineage_run(args: argparse.Namespace) -> int:
+    from gme_data import settings
+    from gme_data.lineage_backend import open_lineage_store, parquet_lineage_url
+
+    source = parquet_lineage_url(args.source)
+    if args.lineage_action == "views":
+        from gme_data.lineage_parquet import views_sql
+
+        print(views_sql(source))
+        return 0
+    if args.lineage_action == "compact":
+        from gme_data.lineage_compact import consolidate_into
+
+        target = args.target or str(settings.lineage_path())
+        counts = consolidate_into(source, target)
+        print(f"{source} -> {target}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        return 0
+    backend = args.backend or ("duckdb" if args.db else "parquet" if args.source else "")
+    store = open_lineage_store(backend, path=args.db, url=args.source)
+    table = store.trace(args.record_id)
+    if table.empty:
+        print(f"no lineage edges for {args.record_id!r} in {store.path}", file=sys.stderr)
+        return 1
+    print(table.to_string(index=False, max_colwidth=60))
+    return 0
+
+
 #: name -> (add_arguments, run, help)
 COMMANDS: dict[str, tuple[AddArgs, Run, str]] = {
     "eval": (_eval_args, _eval_run, "evaluate an embedder on UMRB datasets, the local suite or a local dataset"),
+    "lineage": (_lineage_args, _lineage_run, "compact Parquet lineage into DuckDB, trace a record, print the views"),
 }
 
 

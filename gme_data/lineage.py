@@ -5,6 +5,9 @@ judged (``status`` kept/dropped with ``reason`` and ``score``) and edges from ea
 parents (with the stage, the decision and its reason). Re-materializing a partition replaces
 its rows; a killed run leaves nothing half-written (the transaction never commits).
 
+This module is the DuckDB-file backend; :mod:`gme_data.lineage_parquet` writes the same tables as
+per-step Parquet files for multi-machine runs and answers the same queries (:class:`LineageQueries`).
+
 DuckDB allows one writing process per file; Dagster's multiprocess executor runs steps in
 separate processes. Writers therefore hold the file only for the duration of one short
 transaction and retry with backoff while another process holds the lock.
@@ -131,7 +134,46 @@ class StageOutput:
         return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def _now() -> datetime:
+ALL_PARTITIONS = "__all__"
+
+
+def stage_frames(asset_key: str, partition: str, run_id: str, output: StageOutput,
+                 now: datetime) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """The records and edges rows of one stage write (payload as JSON text) and its counts."""
+    recs = pd.DataFrame(
+        {
+            "record_id": pd.Series([r.record_id for r in output.records], dtype=object),
+            "asset_key": asset_key,
+            "partition": partition,
+            "run_id": run_id,
+            "kind": pd.Series([r.kind for r in output.records], dtype=object),
+            "status": pd.Series([r.status for r in output.records], dtype=object),
+            "reason": pd.Series([r.reason for r in output.records], dtype=object),
+            "score": pd.array([r.score for r in output.records], dtype="Float64"),
+            "payload": pd.Series([json.dumps(r.payload, default=str) for r in output.records], dtype=object),
+            "created_at": now,
+        }
+    )
+    edges = pd.DataFrame(
+        {
+            "child_id": pd.Series([e.child_id for e in output.edges], dtype=object),
+            "parent_id": pd.Series([e.parent_id for e in output.edges], dtype=object),
+            "asset_key": asset_key,
+            "partition": partition,
+            "run_id": run_id,
+            "stage": pd.Series([e.stage or asset_key for e in output.edges], dtype=object),
+            "decision": pd.Series([e.decision for e in output.edges], dtype=object),
+            "reason": pd.Series([e.reason for e in output.edges], dtype=object),
+            "score": pd.array([e.score for e in output.edges], dtype="Float64"),
+        }
+    )
+    n_kept = sum(r.status == KEPT for r in output.records)
+    counts = {"n_records": len(output.records), "n_kept": n_kept, "n_dropped": len(output.records) - n_kept}
+    return recs, edges, counts
+
+
+def utc_now() -> datetime:
+    """Now, in UTC, as a naive timestamp (what the lineage tables store)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
@@ -140,111 +182,11 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in msg or "conflict" in msg or "being used by another process" in msg
 
 
-class LineageStore:
-    """A DuckDB file of lineage. Cheap to construct; connections are short-lived."""
+class LineageQueries:
+    """The questions every lineage backend answers, in SQL over tables runs/assets/records/edges."""
 
-    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0):
-        self.path = Path(path)
-        self.lock_timeout_s = lock_timeout_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as con:
-            con.execute(SCHEMA)
-
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Open the file, retrying with jittered backoff while another process holds the lock."""
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.05
-        while True:
-            try:
-                if read_only and not self.path.exists():
-                    raise LineageError(f"lineage store {self.path} does not exist yet")
-                con = duckdb.connect(str(self.path), read_only=read_only)
-                break
-            except duckdb.Error as exc:
-                if not _is_lock_error(exc) or time.monotonic() > deadline:
-                    raise LineageError(f"cannot open lineage store {self.path}: {exc}") from exc
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 1.0)
-        try:
-            yield con
-        finally:
-            con.close()
-
-    # ---- writes -------------------------------------------------------------------------
-    def start_run(self, run_id: str, job: str | None = None, config: dict | None = None) -> None:
-        with self.connect() as con:
-            con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, NULL, 'started', ?) ON CONFLICT (run_id) DO NOTHING",
-                [run_id, job, _now(), json.dumps(config or {}, default=str)],
-            )
-
-    def finish_run(self, run_id: str, status: str) -> None:
-        with self.connect() as con:
-            con.execute("UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?", [_now(), status, run_id])
-
-    def write_stage(self, asset_key: str, partition: str | None, run_id: str, output: StageOutput,
-                    metadata: dict | None = None) -> dict[str, int]:
-        """Replace (asset_key, partition)'s records and edges with ``output``, atomically."""
-        part = partition or "__all__"
-        now = _now()
-        recs = pd.DataFrame(
-            {
-                "record_id": [r.record_id for r in output.records],
-                "asset_key": asset_key,
-                "partition": part,
-                "run_id": run_id,
-                "kind": [r.kind for r in output.records],
-                "status": [r.status for r in output.records],
-                "reason": [r.reason for r in output.records],
-                "score": pd.array([r.score for r in output.records], dtype="Float64"),
-                "payload": [json.dumps(r.payload, default=str) for r in output.records],
-                "created_at": now,
-            }
-        )
-        edges = pd.DataFrame(
-            {
-                "child_id": [e.child_id for e in output.edges],
-                "parent_id": [e.parent_id for e in output.edges],
-                "asset_key": asset_key,
-                "partition": part,
-                "run_id": run_id,
-                "stage": [e.stage or asset_key for e in output.edges],
-                "decision": [e.decision for e in output.edges],
-                "reason": [e.reason for e in output.edges],
-                "score": pd.array([e.score for e in output.edges], dtype="Float64"),
-            }
-        )
-        n_kept = sum(r.status == KEPT for r in output.records)
-        counts = {"n_records": len(output.records), "n_kept": n_kept, "n_dropped": len(output.records) - n_kept}
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute("INSERT INTO runs VALUES (?, NULL, ?, NULL, 'started', '{}') ON CONFLICT DO NOTHING",
-                            [run_id, now])
-                con.execute("DELETE FROM records WHERE asset_key = ? AND partition = ?", [asset_key, part])
-                con.execute("DELETE FROM edges WHERE asset_key = ? AND partition = ?", [asset_key, part])
-                con.register("_recs", recs)
-                con.register("_edges", edges)
-                con.execute("INSERT INTO records SELECT record_id, asset_key, partition, run_id, kind, status, "
-                            "reason, score, payload::JSON, created_at FROM _recs")
-                con.execute("INSERT INTO edges SELECT * FROM _edges")
-                con.execute(
-                    "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [asset_key, part, run_id, now, counts["n_records"], counts["n_kept"], counts["n_dropped"],
-                     json.dumps(metadata or {}, default=str)],
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return counts
-
-    # ---- reads ----------------------------------------------------------------------------
-    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        """Run a read query (the store is opened read-only)."""
-        with self.connect(read_only=True) as con:
-            return con.execute(sql, params or []).df()
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def trace(self, record_id: str, max_depth: int = 32) -> pd.DataFrame:
         """Where did this record come from? Every ancestor edge, nearest first.
@@ -289,6 +231,85 @@ class LineageStore:
             sql += " AND reason = ?"
             params.append(reason)
         return self.query(sql + f" ORDER BY record_id LIMIT {int(limit)}", params)
+
+
+class LineageStore(LineageQueries):
+    """A DuckDB file of lineage. Cheap to construct; connections are short-lived."""
+
+    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0):
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as con:
+            con.execute(SCHEMA)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file, retrying with jittered backoff while another process holds the lock."""
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                if read_only and not self.path.exists():
+                    raise LineageError(f"lineage store {self.path} does not exist yet")
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc) or time.monotonic() > deadline:
+                    raise LineageError(f"cannot open lineage store {self.path}: {exc}") from exc
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 1.0)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # ---- writes -------------------------------------------------------------------------
+    def start_run(self, run_id: str, job: str | None = None, config: dict | None = None) -> None:
+        with self.connect() as con:
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, NULL, 'started', ?) ON CONFLICT (run_id) DO NOTHING",
+                [run_id, job, utc_now(), json.dumps(config or {}, default=str)],
+            )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self.connect() as con:
+            con.execute("UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?", [utc_now(), status, run_id])
+
+    def write_stage(self, asset_key: str, partition: str | None, run_id: str, output: StageOutput,
+                    metadata: dict | None = None) -> dict[str, int]:
+        """Replace (asset_key, partition)'s records and edges with ``output``, atomically."""
+        part = partition or ALL_PARTITIONS
+        now = utc_now()
+        recs, edges, counts = stage_frames(asset_key, part, run_id, output, now)
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute("INSERT INTO runs VALUES (?, NULL, ?, NULL, 'started', '{}') ON CONFLICT DO NOTHING",
+                            [run_id, now])
+                con.execute("DELETE FROM records WHERE asset_key = ? AND partition = ?", [asset_key, part])
+                con.execute("DELETE FROM edges WHERE asset_key = ? AND partition = ?", [asset_key, part])
+                con.register("_recs", recs)
+                con.register("_edges", edges)
+                con.execute("INSERT INTO records SELECT record_id, asset_key, partition, run_id, kind, status, "
+                            "reason, score, payload::JSON, created_at FROM _recs")
+                con.execute("INSERT INTO edges SELECT * FROM _edges")
+                con.execute(
+                    "INSERT OR REPLACE INTO assets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [asset_key, part, run_id, now, counts["n_records"], counts["n_kept"], counts["n_dropped"],
+                     json.dumps(metadata or {}, default=str)],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return counts
+
+    # ---- reads ----------------------------------------------------------------------------
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """Run a read query (the store is opened read-only)."""
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params or []).df()
 
 
 def trace_sql(record_id: str) -> str:

@@ -41,13 +41,19 @@ class ExpectationOutcome:
     error: str | None = None
     description: str | None = None
 
+    def unexpected_text(self, digits: int = 1) -> str:
+        """``"3 (12.5%)"``; the percentage is left out when GE gives none (an empty table)."""
+        if self.unexpected_count is None:
+            return ""
+        pct = "" if self.unexpected_percent is None else f" ({self.unexpected_percent:.{digits}f}%)"
+        return f"{self.unexpected_count}{pct}"
+
     def summary(self) -> str:
         where = f" on `{self.column}`" if self.column else ""
         if self.error:
             return f"{self.expectation}{where}: error {self.error}"
         if self.unexpected_count:
-            return (f"{self.expectation}{where}: {self.unexpected_count} rows "
-                    f"({self.unexpected_percent:.1f}%) unexpected")
+            return f"{self.expectation}{where}: {self.unexpected_text()} rows unexpected"
         if self.observed_value is not None:
             return f"{self.expectation}{where}: observed {self.observed_value}"
         return f"{self.expectation}{where}"

@@ -34,7 +34,7 @@ def render_markdown(result: GateResult) -> str:
              "| | expectation | column | unexpected | observed | examples |", "|---|---|---|---|---|---|"]
     for o in sorted(result.outcomes, key=lambda o: o.success):
         mark = "✅" if o.success else "❌"
-        unexpected = "" if o.unexpected_count is None else f"{o.unexpected_count} ({o.unexpected_percent:.1f}%)"
+        unexpected = o.unexpected_text(1)
         ex = "; ".join(json.dumps(e, default=str) for e in o.examples[:3]).replace("|", "\\|")
         obs = "" if o.observed_value is None else str(o.observed_value)[:60].replace("|", "\\|")
         err = f" error: {o.error}" if o.error else ""
@@ -51,7 +51,7 @@ def render_html(result: GateResult, asset_key: str, run_id: str, partition: str 
     for o in sorted(result.outcomes, key=lambda o: o.success):
         cls = "ok" if o.success else "bad"
         examples = "<br>".join(_cell(e) for e in o.examples)
-        unexpected = "" if o.unexpected_count is None else f"{o.unexpected_count} ({o.unexpected_percent:.2f}%)"
+        unexpected = o.unexpected_text(2)
         rows.append(
             f"<tr><td class='{cls}'>{'pass' if o.success else 'FAIL'}</td><td><code>{_cell(o.expectation)}</code>"
             f"<div class='small'>{_cell(o.description)}</div></td><td>{_cell(o.column)}</td>"

@@ -33,6 +33,17 @@ def local_suite_dir(data_root: str | Path | None = None) -> Path:
     return (Path(data_root) if data_root is not None else default_data_root()) / "local"
 
 
+def ensure_local_suite(root: Path, options: dict[str, Any] | None = None) -> None:
+    """Build (or refresh to this version/sizes) the local suite under ``root``; one builder at a time."""
+    from filelock import FileLock
+
+    from gme_data.evaluation.local_suite import build_local_suite
+
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root) + ".lock", timeout=600):
+        build_local_suite(root, **(options or {}))  # returns at once when the build is current
+
+
 def select_datasets(suite: str | None = None, tasks: Sequence[str] | None = None,
                     categories: Sequence[str] | None = None, names: Sequence[str] | None = None,
                     data_dirs: Sequence[str | Path] | None = None) -> tuple[list[Any], str]:
@@ -61,29 +72,29 @@ def umrb_eval(model: Any = None, out_dir: str | Path = "umrb-eval", *, suite: st
               metrics: Sequence[str] = M.DEFAULT_METRICS, top_k: int = 100, batch_size: int = 16,
               device: str | None = None, resume: bool = True, show_progress: bool = True,
               on_error: str = "skip", embedder_options: dict[str, Any] | None = None,
-              local_suite_options: dict[str, Any] | None = None) -> tuple[SuiteResult, dict[str, Path]]:
+              local_suite_options: dict[str, Any] | None = None,
+              results_dir: str | Path | None = None) -> tuple[SuiteResult, dict[str, Path]]:
     """Evaluate ``model`` and write ``results.json``, ``report.md``, ``scores.png`` (+ DuckDB) to ``out_dir``.
 
     ``model``: an embedder object or a name for :func:`gme_data.load_embedder`. Datasets: ``data_dirs``
     (local layout) or ``suite`` (``umrb``, ``umrb-partial``, ``local``) filtered by ``tasks``,
     ``categories``, ``datasets``. The ``local`` suite is built under ``DATA_ROOT/local`` when missing
-    (or rebuilt when ``local_suite_options`` are given and differ from the existing build).
+    (or rebuilt when its version or ``local_suite_options`` differ from the existing build).
     ``compare``: earlier ``results.json`` paths / run folders, or other models (evaluated into
-    ``OUT/compare-<name>``), shown beside the run in the table and chart.
+    ``OUT/compare-<name>``), shown beside the run in the table and chart. ``results_dir``: a
+    per-dataset result store shared between runs (see :func:`run_suite`).
     """
     refs, label = select_datasets(suite, tasks, categories, datasets, data_dirs)
     root = Path(data_root) if data_root is not None else default_data_root()
     if any(isinstance(r, DatasetSpec) and r.source == "local-suite" for r in refs):
-        from gme_data.evaluation.local_suite import build_local_suite
-
-        if local_suite_options is not None or not (local_suite_dir(root) / "suite.json").is_file():
-            build_local_suite(local_suite_dir(root), **(local_suite_options or {}))
+        ensure_local_suite(local_suite_dir(root), local_suite_options)
         eval_root = local_suite_dir(root)
     else:
         eval_root = root
     embedder = resolve_embedder(model, device=device, **(embedder_options or {}))
     common = dict(data_root=eval_root, cache_dir=cache_dir, metrics=metrics, top_k=top_k, batch_size=batch_size,
-                  device=device, resume=resume, show_progress=show_progress, on_error=on_error)
+                  device=device, resume=resume, show_progress=show_progress, on_error=on_error,
+                  results_dir=results_dir)
     result = run_suite(embedder, refs, out_dir, suite=label, **common)
     compared: list[SuiteResult] = []
     for other in compare:
@@ -99,4 +110,4 @@ def umrb_eval(model: Any = None, out_dir: str | Path = "umrb-eval", *, suite: st
     return result, paths
 
 
-__all__ = ["local_suite_dir", "resolve_embedder", "select_datasets", "spec_for_local", "umrb_eval"]
+__all__ = ["ensure_local_suite", "local_suite_dir", "resolve_embedder", "select_datasets", "spec_for_local", "umrb_eval"]

@@ -347,20 +347,22 @@ def run_suite(embedder: Any, datasets: Sequence[DatasetRef], out_dir: str | Path
               data_root: str | Path | None = None, cache_dir: str | Path | None = None,
               metrics: Sequence[str] = M.DEFAULT_METRICS, top_k: int = 100, batch_size: int = 16,
               device: str | None = None, resume: bool = True, show_progress: bool = True,
-              on_error: str = "skip") -> SuiteResult:
+              on_error: str = "skip", results_dir: str | Path | None = None) -> SuiteResult:
     """Evaluate ``embedder`` on ``datasets`` (registry specs, loaded datasets or local-layout dirs).
 
-    Writes ``OUT/datasets/<slug>.json`` per finished dataset and returns a :class:`SuiteResult`
-    (the caller writes reports). ``on_error="skip"`` records unavailable datasets in ``failed``;
-    ``"raise"`` re-raises.
+    Writes ``OUT/datasets/<slug>.json`` per finished dataset, or ``RESULTS_DIR/<model key>-<hash>/<slug>.json``
+    when ``results_dir`` is given (a store shared by runs, so per-dataset runs and whole-suite runs
+    reuse each other's results), and returns a :class:`SuiteResult` (the caller writes reports).
+    ``on_error="skip"`` records unavailable datasets in ``failed``; ``"raise"`` re-raises.
     """
     if on_error not in ("skip", "raise"):
         raise InvalidInputError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
     out = Path(out_dir)
-    (out / "datasets").mkdir(parents=True, exist_ok=True)
     cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
     metrics = [M.canonical(m) for m in metrics]
     mkey = model_key(embedder)
+    store = Path(results_dir) / f"{_safe(mkey)[:60]}-{_hash(mkey)[:8]}" if results_dir is not None else out / "datasets"
+    store.mkdir(parents=True, exist_ok=True)
     results: dict[str, DatasetResult] = {}
     failed: dict[str, str] = {}
     refs = [_resolve(r) for r in datasets]
@@ -372,7 +374,7 @@ def run_suite(embedder: Any, datasets: Sequence[DatasetRef], out_dir: str | Path
             source_id = _dir_stamp(root / spec.slug)  # a local copy: its edits invalidate stored results
         shash = _hash(RESULT_VERSION, mkey, spec.slug, source_id, spec.metric_key, sorted(metrics), top_k,
                       spec.instruction)
-        rpath = out / "datasets" / f"{_safe(spec.slug)}.json"
+        rpath = store / f"{_safe(spec.slug)}.json"
         if resume and rpath.is_file():
             try:
                 prev = DatasetResult.from_dict(json.loads(rpath.read_text()))

@@ -68,6 +68,19 @@ def test_failing_gate_blocks_downstream_and_says_why(workbench: Path) -> None:
     assert "expect_table_row_count_to_be_between" in evaluation.description
     md = evaluation.metadata["expectations"].value
     assert "❌" in md and "min_value" not in md.split("❌")[0]
+    # the rejected table is quarantined, not left where a later run would read it
+    storage = workbench / "storage" / "raw_corpus"
+    assert not (storage / "sample-dirty.parquet").exists()
+    assert len(pd.read_parquet(storage / "_quarantine" / "sample-dirty.parquet")) >= 1
+    later = job.execute_in_process(instance=instance, partition_key="sample-dirty", raise_on_error=False,
+                                   asset_selection=[dg.AssetKey("candidates")])
+    failure = next(e.event_specific_data.error for e in later.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "quarantined by a failed quality gate" in str(failure.cause or failure.message)
+    # fixing the config and re-running puts the shard back and empties the quarantine
+    assert job.execute_in_process(instance=instance, partition_key="sample-dirty",
+                                  asset_selection=[dg.AssetKey("raw_corpus")]).success
+    assert (storage / "sample-dirty.parquet").is_file()
+    assert not (storage / "_quarantine" / "sample-dirty.parquet").exists()
 
 
 def test_rematerializing_a_partition_replaces_lineage(workbench: Path) -> None:

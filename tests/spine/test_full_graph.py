@@ -54,3 +54,25 @@ def test_whole_graph_materializes_and_traces_back(workbench: Path) -> None:
     stages = set(trace["stage"])
     assert {"filtered_samples", "fused_queries", "generated_queries", "candidates"} <= stages
     assert any(str(p).startswith("raw-") for p in trace["parent_id"])
+
+    # per-dataset partitions: one reuses what umrb_eval stored for this model, one is evaluated afresh
+    store_dir = workbench / "evaluation" / "results"
+    stored = {str(p): p.stat().st_mtime_ns for p in store_dir.rglob("local_easyvqa_it2t.json")}
+    assert len(stored) == 2  # gme_model and base
+    per_dataset = defs.resolve_job_def("umrb_datasets_job")
+    for key in ("local_easyvqa_it2t", "local_docs_t2t"):
+        part = per_dataset.execute_in_process(instance=instance, partition_key=key)
+        assert part.success and _evaluations(part) == {"umrb_dataset_eval": True}
+    assert {str(p): p.stat().st_mtime_ns for p in store_dir.rglob("local_easyvqa_it2t.json")} == stored
+    shards = pd.concat([pd.read_parquet(p) for p in (workbench / "storage" / "umrb_dataset_eval").glob("*.parquet")])
+    assert set(zip(shards["dataset"], shards["model"], strict=True)) == {
+        (d, m) for d in ("local_easyvqa_it2t", "local_docs_t2t") for m in ("gme_model", "base")}
+    reused = shards[(shards.dataset == "local_easyvqa_it2t") & (shards.model == "gme_model")]["score"].iloc[0]
+    assert reused == scores[(scores.dataset == "local_easyvqa_it2t") & (scores.model == "gme_model")]["score"].iloc[0]
+
+    # a domain slice over both shards: every row of its domain, each traced to its filtered sample
+    domain = defs.resolve_job_def("domain_datasets_job").execute_in_process(instance=instance, partition_key="animals")
+    assert domain.success and _evaluations(domain) == {"domain_datasets": True}
+    animals = pd.read_parquet(workbench / "storage" / "domain_datasets" / "animals.parquet")
+    assert len(animals) >= 5 and set(animals["domain"]) == {"animals"}
+    assert store.trace(f"dom-{animals['id'].iloc[0]}")["stage"].iloc[0] == "domain_datasets"

@@ -7,10 +7,7 @@ then drives headless Debian Chromium through playwright (no browser download).
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -18,10 +15,8 @@ from playwright.sync_api import expect
 from tests.ui.harness import (
     SHARD,
     UIStack,
-    browser_page,
     materialize_from_graph,
     open_group_graph,
-    ui_stack,
     wait_for_run,
 )
 
@@ -29,25 +24,6 @@ pytestmark = pytest.mark.timeout(600)
 expect.set_options(timeout=60_000)  # a loaded CI machine: the UI may take a while to fetch
 
 SYNTHESIS = ("raw_corpus", "candidates", "generated_queries", "fused_queries", "filtered_samples")
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[UIStack]:
-    with ui_stack() as s:
-        yield s
-
-
-@pytest.fixture()
-def page(stack: UIStack, request: pytest.FixtureRequest, tmp_path: Path):
-    """A fresh browser page; on failure keep a screenshot of it and show the tail of dagster's log."""
-    with browser_page() as p:
-        yield p
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            with contextlib.suppress(Exception):
-                p.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-                print(f"browser was at {p.url}; screenshot: {tmp_path / 'failure.png'}")
-            print("---- dagster dev log (tail) ----\n" + stack.logs())
 
 
 def test_asset_graph_shows_the_synthesis_chain(stack: UIStack, page) -> None:

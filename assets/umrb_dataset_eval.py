@@ -1,0 +1,116 @@
+"""``umrb_dataset_eval``: one UMRB (or local-suite) dataset per partition, trained model beside its base.
+
+Backfilling this asset over the ``umrb_dataset`` partitions evaluates datasets as separate runs (in
+parallel, on any executor). Every partition writes its per-dataset result into the shared result
+store ``<GME_DATA_HOME>/evaluation/results`` that ``umrb_eval`` also reads, so a later ``umrb_eval``
+over the same datasets and model reuses them instead of evaluating again; the scores themselves are
+one Parquet shard per dataset (``read_parquet('<storage>/umrb_dataset_eval/*.parquet')``).
+"""
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.common import OWNERS, finish_stage, gate_spec, md_table
+from dagster_project.partitions import umrb_datasets
+from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
+from gme_data.evaluation.api import umrb_eval as run_umrb_eval
+from gme_data.evaluation.registry import get_spec
+from gme_data.evaluation.runner import DatasetResult, SuiteResult
+from gme_data.lineage import StageOutput
+from gme_data.records import stable_id
+
+
+class UmrbDatasetEvalConfig(dg.Config):
+    data_root: str = Field(default="", description="Local UMRB data root; '' = <GME_DATA_HOME>/umrb "
+                           "(the local suite is built under <data_root>/local)")
+    compare_base: bool = Field(default=True, description="Also evaluate the base embedder on this dataset")
+    top_k: int = Field(default=100, description="Candidates retrieved per query")
+
+
+def dataset_rows(result: SuiteResult, label: str, model_name: str) -> list[dict]:
+    """One row per (model, dataset): the headline score and every computed metric (x100)."""
+    rows = []
+    for d in result.datasets.values():
+        assert isinstance(d, DatasetResult)
+        rows.append({"model": label, "model_name": model_name, "dataset": d.dataset, "task": d.task,
+                     "category": d.category, "metric": d.metric_key, "score": float(d.main_score),
+                     "num_queries": d.num_queries, "num_candidates": d.num_candidates,
+                     "seconds": d.seconds, "corpus_from_cache": d.corpus_from_cache,
+                     **{f"m_{k.replace('@', '_at_')}": float(v) for k, v in d.scores.items()}})
+    return rows
+
+
+@dg.asset(
+    partitions_def=umrb_datasets,
+    group_name="evaluation_datasets",
+    owners=OWNERS,
+    tags={"stage": "evaluation"},
+    kinds={"python", "parquet"},
+    check_specs=[gate_spec("umrb_dataset_eval", "the partition's dataset scored for every model, "
+                                                "scores in [0, 100], queries and candidates present")],
+    description=(
+        "One evaluation dataset per partition (the 7+ bundled local datasets, then UMRB's 47): the trained "
+        "gme_model and its base model, every metric x100 plus the dataset's UMRB headline metric. Backfill "
+        "over partitions to evaluate datasets as parallel runs; umrb_eval reuses these results."
+    ),
+)
+def umrb_dataset_eval(
+    context: dg.AssetExecutionContext,
+    config: UmrbDatasetEvalConfig,
+    gme_model: dict,
+    embedder: EmbedderResource,
+    workbench: WorkbenchResource,
+    lineage: LineageResource,
+):
+    slug = context.partition_key
+    spec = get_spec(slug)
+    data_root = config.data_root or str(workbench.path("umrb"))
+    out_dir = workbench.path("evaluation", "datasets", slug, context.run_id[:8])
+    compare = [embedder.load()] if config.compare_base else []
+    labels = ["gme_model", "base"] if compare else ["gme_model"]
+    context.log.info(f"{slug}: {spec.task} ({spec.category}), headline {spec.metric}; data root {data_root}")
+    result, paths = run_umrb_eval(
+        gme_model["model_dir"], out_dir, datasets=[slug], data_root=data_root,
+        cache_dir=str(workbench.path("cache", "umrb")), results_dir=str(workbench.path("evaluation", "results")),
+        compare=compare, labels=labels, top_k=config.top_k, on_error="raise", show_progress=True,
+        embedder_options={"cache_dir": str(workbench.cache_dir() / "embeddings")},
+    )
+    rows = dataset_rows(result, "gme_model", result.model)
+    if compare:
+        from gme_data.evaluation.report import load_results
+
+        base = load_results(next(out_dir.glob("compare-*")) / "results.json")
+        rows += dataset_rows(base, "base", base.model)
+    table = pd.DataFrame(rows)
+    table.insert(0, "id", [stable_id("dataset-score", r["model_name"], slug) for r in rows])
+    table["_expected_dataset"] = slug
+    output = StageOutput()
+    for r in rows:
+        output.keep(stable_id("dataset-score", r["model_name"], slug), "umrb_dataset_score",
+                    parents=[gme_model["model_dir"]] if r["model"] == "gme_model" else [],
+                    stage="umrb_dataset_eval", dataset=slug, model=r["model_name"], score=r["score"])
+    metric_cols = [c for c in table.columns if c.startswith("m_")]
+    view = table[["model", "score", *metric_cols]].rename(columns=lambda c: c[2:].replace("_at_", "@")
+                                                          if c.startswith("m_") else c)
+    metadata = {
+        "dataset": slug,
+        "task": spec.task,
+        "category": spec.category,
+        "headline_metric": spec.metric,
+        "score_gme_model": float(table.loc[table.model == "gme_model", "score"].iloc[0]),
+        "num_queries": int(table["num_queries"].iloc[0]),
+        "num_candidates": int(table["num_candidates"].iloc[0]),
+        "scores": dg.MetadataValue.md(md_table(view.round(2))),
+        "results_json": dg.MetadataValue.path(str(paths["results"])),
+        "shards_query": dg.MetadataValue.md(
+            "```sql\nSELECT dataset, model, metric, score FROM read_parquet('<storage>/umrb_dataset_eval/*.parquet')"
+            " ORDER BY dataset, model;\n```"),
+    }
+    if compare:
+        metadata["score_base"] = float(table.loc[table.model == "base", "score"].iloc[0])
+    yield from finish_stage(
+        context, "umrb_dataset_eval", table.drop(columns=["_expected_dataset"]), output, lineage, workbench,
+        gate_params={"n_models": len(labels)}, derive=lambda df: df.assign(_expected_dataset=slug),
+        metadata=metadata, report_extra={"dataset": slug, "task": spec.task},
+    )
