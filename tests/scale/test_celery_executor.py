@@ -17,7 +17,7 @@ from dagster_project.executors import (
     celery_settings,
     executor_from_env,
 )
-from gme_data.lineage import LineageStore
+from gme_data.lineage_parquet import ParquetLineageStore
 from tests.scale.celery_defs import celery_synthesis_job
 from tests.scale.services import celery_workers, redis_server
 
@@ -54,8 +54,9 @@ def test_synthesis_steps_run_in_two_celery_workers(tmp_path: Path, monkeypatch: 
     home = tmp_path / "var"
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
+    # the multi-machine set-up: lineage as per-step Parquet next to the shards, no shared DuckDB file
     env = {"GME_DATA_HOME": str(home), "GME_DATA_STORAGE_URL": str(home / "storage"),
-           "DAGSTER_HOME": str(dagster_home)}
+           "DAGSTER_HOME": str(dagster_home), "GME_DATA_LINEAGE_BACKEND": "parquet"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("GME_DATA_REPORTS_URL", raising=False)
@@ -99,10 +100,13 @@ def test_synthesis_steps_run_in_two_celery_workers(tmp_path: Path, monkeypatch: 
     assert len(raw) == mats["raw_corpus"].metadata["dagster/row_count"].value >= 1
     assert len(cands) == mats["candidates"].metadata["dagster/row_count"].value >= 1
 
-    store = LineageStore(home / "lineage.duckdb")
+    assert not (home / "lineage.duckdb").exists()
+    store = ParquetLineageStore(str(home / "storage" / "_lineage"))
     parts = store.query("SELECT asset_key, partition, run_id, count(*) AS n FROM records GROUP BY 1, 2, 3")
     assert set(zip(parts.asset_key, parts.partition, strict=True)) == {("raw_corpus", SHARD), ("candidates", SHARD)}
     assert set(parts.run_id) == {run_id}
     assert set(store.drops("raw_corpus")["reason"]) >= {"unreadable_image", "wrong_type"}
     edges = store.query("SELECT count(*) AS n FROM edges WHERE asset_key = 'candidates'")
     assert edges["n"].iloc[0] >= len(cands)
+    trace = store.trace(str(cands["id"].iloc[0]))  # across the two workers' files, no compaction
+    assert "candidates" in set(trace["stage"]) and any(str(p).startswith("raw-") for p in trace["parent_id"])
