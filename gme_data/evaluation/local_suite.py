@@ -1,10 +1,11 @@
-"""The ``local`` suite: seven small retrieval datasets built offline from bundled real data.
+"""The ``local`` suite: ten small retrieval datasets, one or more per UMRB task, built offline from bundled data.
 
 Written in the local layout (:mod:`gme_data.evaluation.loaders`), one folder per dataset, so the
 whole harness runs in CI without network. Sizes are small (at most 60 candidates per dataset by
-default, ~220 image encodings in all) and adjustable (``n_images``, ``n_vqa_queries``, ``n_docs``,
-``n_photos``). Measured: the offline default embedder (OCR on) needs ~120 CPU-seconds for the whole
-default suite (about 1-2 minutes on two free cores), most of it OCR of the 12 page images.
+default, 40 for the fused-modal ones; ~400 image encodings in all) and adjustable (``n_images``,
+``n_vqa_queries``, ``n_docs``, ``n_photos``). Measured: the offline default embedder needs ~140
+CPU-seconds for the whole default suite (1-2.5 minutes on two cores), most of it OCR of the page
+images; the three fused-modal datasets add ~20 of them.
 
 ==========================  ======  =================================================================
 dataset                     task    content
@@ -15,11 +16,19 @@ local_easyvqa_t2i           T->I    "a red triangle" style captions (from easy-V
 local_photos_t2i            T->I    captions written here -> bundled scikit-image / scikit-learn photos
 local_docpages_t2vd         T->VD   module summaries -> PIL-rendered pages of the docstrings
 local_photos_i2t            I->T    the same photos -> their captions
+local_photos_t2it           T->IT   descriptions in other words -> (photo, short title) pairs; title-swapped
+                                    pairs (right title, wrong photo) are distractors
 local_easyvqa_it2t          IT->T   easy-VQA image + question -> its answer (13 possible answers)
+local_easyvqa_it2i          IT->I   CIRR-style: reference image + "the same shape, but blue" -> images of
+                                    the edited colour/shape
+local_easyvqa_it2it         IT->IT  image + easy-VQA question -> the (image, fact) card of the same
+                                    colour/shape that states the asked attribute (two cards each)
 ==========================  ======  =================================================================
 
 easy-VQA images show one coloured shape; its questions ("what color is the shape?", "what shape is
-in the image?") give each image's colour and shape, from which captions and relevance follow.
+in the image?") give each image's colour and shape, from which captions and relevance follow. The
+fused-modal easy-VQA queries use images after the first ``n_images`` (never among the candidates),
+and neither their text nor their image alone identifies the relevant candidates.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from PIL import Image, ImageDraw, ImageFont
 from gme_data.errors import SourceError
 from gme_data.evaluation.registry import LOCAL_REGISTRY
 
-SUITE_VERSION = 2
+SUITE_VERSION = 3
 SHAPES = ("circle", "rectangle", "triangle")
 COLORS = ("red", "green", "blue", "yellow", "gray", "teal", "black", "brown")
 
@@ -71,6 +80,48 @@ PHOTOS: tuple[tuple[str, str, str], ...] = (
     ("china.jpg", "sklearn", "a Chinese pagoda temple on a hill beside a lake"),
     ("flower.jpg", "sklearn", "an orange dahlia flower in bloom"),
 )
+
+#: Per bundled photo: (title, query) for the T->IT pairs. Titles are short, WebQA-style; queries describe
+#: the photo in other words than both its title and its PHOTOS caption (no shared word trigram).
+PHOTO_PAIRS: dict[str, tuple[str, str]] = {
+    "astronaut.png": ("Official NASA portrait of Eileen Collins",
+                      "a space traveller in her flight suit holding a helmet, with the stars and stripes behind"),
+    "brick.png": ("Masonry texture", "rows of building blocks joined by mortar, shown without colour"),
+    "camera.png": ("The cameraman", "a photographer outdoors peering into equipment set on three legs, monochrome"),
+    "cell.png": ("Light microscopy sample", "one living cell magnified many times"),
+    "chelsea.png": ("Chelsea the cat", "a striped house pet with bright eyes staring straight ahead"),
+    "chessboard_RGB.png": ("Checkerboard test pattern", "alternating dark and light squares like a board for chess"),
+    "clock_motion.png": ("Clock with motion blur", "a timepiece hanging indoors, smeared because the shot was moving"),
+    "coffee.png": ("Morning coffee", "a hot drink and teaspoon resting on a crimson plate, on wood"),
+    "coins.png": ("Ancient coins from Pompeii", "several rows of antique metal money seen from above"),
+    "color.png": ("Hue and saturation chart", "a circle of every hue that turns pale toward the middle"),
+    "grass.png": ("Lawn texture", "densely packed thin leaves of a meadow, in black and white"),
+    "gravel.png": ("Pebble ground texture", "lots of tiny rocks covering the ground, without colour"),
+    "horse.png": ("Horse silhouette", "the dark outline of a riding animal seen from the side"),
+    "hubble_deep_field.jpg": ("Hubble Deep Field", "countless faraway star systems in the dark sky"),
+    "ihc.png": ("Immunohistochemistry slide", "a magnified tissue section coloured with brownish and bluish dye"),
+    "logo.png": ("scikit-image logo", "an emblem showing a snake, coloured green and orange"),
+    "moon.png": ("Lunar surface", "a close-up of craters on Earth's natural satellite"),
+    "motorcycle_left.png": ("Red motorbike, left view", "a two-wheeled motor vehicle standing indoors next to storage racks"),
+    "page.png": ("Scanned book page", "printed paragraphs explaining how to split a picture into regions"),
+    "phantom.png": ("Shepp-Logan phantom", "a synthetic skull cross-section used to test tomography"),
+    "retina.jpg": ("Fundus photograph", "the back of a human eye showing its veins"),
+    "rocket.jpg": ("Falcon 9 awaiting liftoff", "a space launch vehicle standing upright on its pad after dark"),
+    "text.png": ("Handwriting photo", "hand-drawn letters on paper photographed from an oblique viewpoint"),
+    "china.jpg": ("Summer Palace, Beijing", "a tiered Buddhist tower on a hillside above the water"),
+    "flower.jpg": ("Dahlia close-up", "a single orange garden blossom with many petals"),
+}
+
+#: Composed-image-retrieval edits (IT->I): change the colour or the shape of the reference image.
+COLOUR_EDITS: tuple[str, ...] = ("the same shape, but {color}", "make it {color} instead",
+                                 "keep the shape and change its colour to {color}")
+SHAPE_EDITS: tuple[str, ...] = ("a {shape} of the same colour", "the same colour, but a {shape}",
+                                "keep the colour and turn it into a {shape}")
+#: Candidate texts of the IT->IT cards (infobox-like fields): one colour and one shape card per combination.
+COLOUR_FACT = "Color: {color}."
+SHAPE_FACT = "Shape: {shape}."
+MAX_FUSED_CANDIDATES = 40
+MAX_FUSED_QUERIES = 30
 
 #: Stdlib modules whose docstrings make the document datasets (summary paragraph -> the rest).
 DOC_MODULES: tuple[str, ...] = (
@@ -150,7 +201,8 @@ def easyvqa_attributes() -> dict[int, dict[str, Any]]:
 
 def _easyvqa_datasets(root: Path, n_images: int, n_vqa_queries: int) -> list[Path]:
     attrs = easyvqa_attributes()
-    ids = list(attrs)[:n_images]
+    ids_all = list(attrs)
+    ids = ids_all[:n_images]
     combos: dict[tuple[str, str], list[int]] = {}
     for i in ids:
         combos.setdefault((attrs[i]["color"], attrs[i]["shape"]), []).append(i)
@@ -191,7 +243,84 @@ def _easyvqa_datasets(root: Path, n_images: int, n_vqa_queries: int) -> list[Pat
         queries.append({"id": f"q{i}", "text": q, "image": f"images/{img}"})
         qrels.append((f"q{i}", f"ans-{a}", 1))
     written.append(_write_dataset(root, slug, queries, corpus, qrels))
+    held_out = ids_all[n_images:]  # query images of the fused datasets: never among their candidates
+    pool = ids[:MAX_FUSED_CANDIDATES]
+    n_fused = min(n_vqa_queries, MAX_FUSED_QUERIES)
+    written.append(_easyvqa_it2i(root, attrs, pool, held_out, n_fused))
+    written.append(_easyvqa_it2it(root, attrs, ids, held_out, n_fused))
     return written
+
+
+def _it2i_modification(color: str, shape: str, j: int, present: set[tuple[str, str]]) -> tuple[str, str, str] | None:
+    """``(text, target colour, target shape)``: change one attribute of ``(color, shape)`` to one present."""
+    colour_options = [c for c in COLORS if c != color and (c, shape) in present]
+    shape_options = [s for s in SHAPES if s != shape and (color, s) in present]
+    kinds = ["colour", "shape"] if j % 2 == 0 else ["shape", "colour"]
+    for kind in kinds:
+        if kind == "colour" and colour_options:
+            c = colour_options[(j // 2) % len(colour_options)]
+            return COLOUR_EDITS[(j // 2) % len(COLOUR_EDITS)].format(color=c), c, shape
+        if kind == "shape" and shape_options:
+            s = shape_options[(j // 2) % len(shape_options)]
+            return SHAPE_EDITS[(j // 2) % len(SHAPE_EDITS)].format(shape=s), color, s
+    return None
+
+
+def _easyvqa_it2i(root: Path, attrs: dict[int, dict[str, Any]], pool: list[int], held_out: list[int],
+                  n_queries: int) -> Path:
+    """IT->I, composed image retrieval: reference image + "the same shape, but blue" -> target images."""
+    slug = "local_easyvqa_it2i"
+    present = {(attrs[i]["color"], attrs[i]["shape"]) for i in pool}
+    corpus = [{"id": f"img{i}", "image": f"images/{_copy_image(attrs[i]['path'], root / slug / 'images' / f'{i}.png')}"}
+              for i in pool]
+    queries, qrels = [], []
+    for i in held_out:
+        if len(queries) >= n_queries:
+            break
+        edit = _it2i_modification(attrs[i]["color"], attrs[i]["shape"], len(queries), present)
+        if edit is None:
+            continue
+        text, color, shape = edit
+        img = _copy_image(attrs[i]["path"], root / slug / "images" / f"q{i}.png")
+        queries.append({"id": f"q{i}", "text": text, "image": f"images/{img}"})
+        qrels += [(f"q{i}", f"img{c}", 1) for c in pool if (attrs[c]["color"], attrs[c]["shape"]) == (color, shape)]
+    return _write_dataset(root, slug, queries, corpus, qrels)
+
+
+def _easyvqa_it2it(root: Path, attrs: dict[int, dict[str, Any]], ids: list[int], held_out: list[int],
+                   n_queries: int) -> Path:
+    """IT->IT: image + question -> the (image, fact) card of the same shape stating the asked attribute.
+
+    Each colour/shape combination gets two cards built on one of its images, a colour fact and a shape
+    fact; a query needs its image (which combination) and its question (which fact).
+    """
+    slug = "local_easyvqa_it2it"
+    card_image: dict[tuple[str, str], int] = {}
+    for i in ids:
+        combo = (attrs[i]["color"], attrs[i]["shape"])
+        if combo not in card_image and len(card_image) < MAX_FUSED_CANDIDATES // 2:
+            card_image[combo] = i
+    corpus = []
+    for (color, shape), i in card_image.items():
+        img = f"images/{_copy_image(attrs[i]['path'], root / slug / 'images' / f'{i}.png')}"
+        corpus.append({"id": f"color-{color}-{shape}", "text": COLOUR_FACT.format(color=color), "image": img})
+        corpus.append({"id": f"shape-{color}-{shape}", "text": SHAPE_FACT.format(shape=shape), "image": img})
+    queries, qrels = [], []
+    for i in held_out:
+        if len(queries) >= n_queries:
+            break
+        color, shape = attrs[i]["color"], attrs[i]["shape"]
+        if (color, shape) not in card_image:
+            continue
+        asks = "color" if len(queries) % 2 == 0 else "shape"
+        answer = color if asks == "color" else shape
+        question = next((q for q, a in attrs[i]["qa"] if q.startswith("what") and a == answer), None)
+        if question is None:
+            continue
+        img = _copy_image(attrs[i]["path"], root / slug / "images" / f"q{i}.png")
+        queries.append({"id": f"q{i}", "text": question, "image": f"images/{img}"})
+        qrels.append((f"q{i}", f"{asks}-{color}-{shape}", 1))
+    return _write_dataset(root, slug, queries, corpus, qrels)
 
 
 # ----------------------------------------------------------------------------- photos
@@ -223,7 +352,29 @@ def _photo_datasets(root: Path, n_photos: int) -> list[Path]:
                for s, src, _ in photos]
     corpus = [{"id": f"cap-{s}", "text": cap} for s, _, cap in photos]
     written.append(_write_dataset(root, slug, queries, corpus, [(f"photo-{s}", f"cap-{s}", 1) for s, _, _ in photos]))
+    written.append(_photos_t2it(root, [(s, src) for s, src, _ in photos]))
     return written
+
+
+def _photos_t2it(root: Path, photos: list[tuple[str, Path]]) -> Path:
+    """T->IT, WebQA-style: a description -> (photo, title) pairs, plus title-swapped distractor pairs.
+
+    A distractor pairs photo ``k+1`` with the title of photo ``k``: the right title with the wrong photo
+    for one query, the right photo with the wrong title for another, so neither modality alone suffices.
+    """
+    slug = "local_photos_t2it"
+    names = {Path(n).stem: n for n, _, _ in PHOTOS}
+    images = {s: f"images/{_copy_image(src, root / slug / 'images' / f'{s}.jpg')}" for s, src in photos}
+    titles = {s: PHOTO_PAIRS[names[s]][0] for s, _ in photos}
+    corpus = [{"id": f"pair-{s}", "text": titles[s], "image": images[s]} for s, _ in photos]
+    n = len(photos)
+    n_swapped = max(0, min(n, MAX_FUSED_CANDIDATES - n)) if n > 1 else 0
+    for k in range(n_swapped):
+        (s, _), (other, _) = photos[k], photos[(k + 1) % n]
+        corpus.append({"id": f"swap-{other}-{s}", "text": titles[s], "image": images[other]})
+    queries = [{"id": f"q-{s}", "text": PHOTO_PAIRS[names[s]][1]} for s, _ in photos]
+    return _write_dataset(root, slug, queries, corpus, [(f"q-{s}", f"pair-{s}", 1) for s, _ in photos],
+                          extra={"swapped_distractors": n_swapped})
 
 
 # ----------------------------------------------------------------------------- documents
