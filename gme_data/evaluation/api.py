@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,14 +35,24 @@ def local_suite_dir(data_root: str | Path | None = None) -> Path:
 
 
 def ensure_local_suite(root: Path, options: dict[str, Any] | None = None) -> None:
-    """Build (or refresh to this version/sizes) the local suite under ``root``; one builder at a time."""
+    """Build the local suite under ``root`` when missing or of an older version (``options``: rebuild at
+    those sizes); one builder at a time, as parallel partitions may ask together."""
     from filelock import FileLock
 
-    from gme_data.evaluation.local_suite import build_local_suite
+    from gme_data.evaluation.local_suite import SUITE_VERSION, build_local_suite
 
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root) + ".lock", timeout=600):
-        build_local_suite(root, **(options or {}))  # returns at once when the build is current
+        if options is None and _built_version(root) == SUITE_VERSION:
+            return  # a current build, whatever its sizes
+        build_local_suite(root, **(options or {}))  # returns at once when version and sizes match
+
+
+def _built_version(root: Path) -> int | None:
+    try:
+        return int(json.loads((root / "suite.json").read_text())["params"]["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def select_datasets(suite: str | None = None, tasks: Sequence[str] | None = None,

@@ -290,3 +290,19 @@ def test_an_older_build_is_rebuilt_with_the_new_datasets(tmp_path: Path) -> None
     out = build_local_suite(root, **TINY)
     assert all(load_local(out[slug]).qrels for slug in FUSED)
     assert json.loads((root / "suite.json").read_text())["params"]["version"] == SUITE_VERSION
+
+
+def test_ensure_keeps_a_current_custom_build_and_refreshes_an_old_one(tmp_path: Path) -> None:
+    from gme_data.evaluation.api import ensure_local_suite
+
+    root = tmp_path / "local"
+    ensure_local_suite(root, TINY)
+    stamp = (root / "suite.json").stat().st_mtime_ns
+    ensure_local_suite(root)  # no options: a current build of any size is used as it is
+    assert (root / "suite.json").stat().st_mtime_ns == stamp
+    assert json.loads((root / "suite.json").read_text())["params"]["n_images"] == TINY["n_images"]
+    manifest = json.loads((root / "suite.json").read_text())
+    manifest["params"]["version"] = SUITE_VERSION - 1
+    (root / "suite.json").write_text(json.dumps(manifest))
+    ensure_local_suite(root, TINY)  # an older version is rebuilt
+    assert json.loads((root / "suite.json").read_text())["params"]["version"] == SUITE_VERSION
