@@ -5,7 +5,8 @@
 
 Starts ``dagster dev`` + the quality-report server on free ports with a throw-away DAGSTER_HOME and
 GME_DATA_HOME (the same harness as tests/ui), materializes the ``sample-dirty`` shard through the UI,
-then photographs the pages an operator uses, in headless Debian Chromium (1280x800), as small PNGs.
+then photographs the pages an operator uses, in headless Debian Chromium (1280x800), as small PNGs,
+ending with a backfill of two ``domain_datasets`` partitions run by the daemon.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from tests.ui.harness import (  # noqa: E402
     UIStack,
     browser_page,
     group_graph_url,
+    launch_asset_backfill,
     materialize_from_graph,
     ui_stack,
+    wait_backfill,
     wait_for_run,
 )
 
@@ -127,6 +130,7 @@ def shoot(stack: UIStack, out: Path, assets: list[str]) -> None:
         report.close()
 
         shoot_launchpad(page, stack, out)
+        shoot_backfill(page, stack, out)
 
 
 def shoot_launchpad(page, stack: UIStack, out: Path) -> None:
@@ -143,6 +147,22 @@ def shoot_launchpad(page, stack: UIStack, out: Path) -> None:
     page.get_by_text(f"partition: {SHARD}", exact=True).first.wait_for()
     settle(page, 3)
     save(page, out, "launchpad")
+
+
+def shoot_backfill(page, stack: UIStack, out: Path) -> None:
+    """A domain backfill run by the daemon: one domain with samples in the shard, one without (its gate
+    fails), photographed on the backfill's page and on the asset's partitions view."""
+    backfill_id = launch_asset_backfill(stack, "domain_datasets", ["architecture_landmarks", "animals"],
+                                        "refresh domain slices")
+    print(f"domain backfill {backfill_id}: {wait_backfill(stack, backfill_id)}")
+    page.goto(f"{stack.ui_url}/runs/b/{backfill_id}")
+    page.get_by_text("domain_datasets", exact=False).first.wait_for()
+    settle(page, 3)
+    save(page, out, "backfill")
+    page.goto(f"{stack.ui_url}/assets/domain_datasets?view=partitions")
+    page.get_by_text("architecture_landmarks", exact=False).first.wait_for()
+    settle(page, 3)
+    save(page, out, "domain-partitions")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,9 +158,10 @@ LOCATION_QUERY = (
 )
 
 
-def graphql(stack: UIStack, query: str, timeout_s: float = 30.0) -> dict:
-    """POST one query to the webserver's GraphQL endpoint; return its ``data``."""
-    req = urllib.request.Request(stack.ui_url + "/graphql", data=json.dumps({"query": query}).encode(),
+def graphql(stack: UIStack, query: str, timeout_s: float = 30.0, variables: dict | None = None) -> dict:
+    """POST one query (with its ``variables``) to the webserver's GraphQL endpoint; return its ``data``."""
+    payload = {"query": query, "variables": variables or {}}
+    req = urllib.request.Request(stack.ui_url + "/graphql", data=json.dumps(payload).encode(),
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout_s) as resp:
         body = json.load(resp)
@@ -252,3 +253,47 @@ def wait_for_run(page, run_url: str, timeout_s: float = 240.0) -> str:
     status = page.get_by_text(RUN_TERMINAL).first
     status.wait_for(timeout=timeout_s * 1000)
     return status.inner_text().strip()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Backfills: the GraphQL requests the UI's "Launch backfill" button and backfill page make.
+# ---------------------------------------------------------------------------------------------------
+
+BACKFILL_DONE = ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
+
+
+LAUNCH_BACKFILL = """mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+BACKFILL_STATUS = """query Status($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  __typename ... on PartitionBackfill { status numPartitions } ... on PythonError { message } } }"""
+
+
+BACKFILL_RUNS = """query Runs($id: String!) { runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
+  __typename ... on Runs { results { status tags { key value } } } ... on PythonError { message } } }"""
+
+
+def backfill_run_statuses(stack: UIStack, backfill_id: str) -> dict[str, str]:
+    """Partition key -> status of the backfill's runs (``SUCCESS``, ``FAILURE``, ...)."""
+    runs = graphql(stack, BACKFILL_RUNS, variables={"id": backfill_id})["runsOrError"]["results"]
+    return {next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition"): r["status"] for r in runs}
+
+
+def launch_asset_backfill(stack: UIStack, asset: str, partitions: list[str], title: str) -> str:
+    """Ask the webserver for an asset backfill of ``asset`` over ``partitions``; return its id."""
+    params = {"assetSelection": [{"path": [asset]}], "partitionNames": partitions, "title": title}
+    launched = graphql(stack, LAUNCH_BACKFILL, variables={"params": params})["launchPartitionBackfill"]
+    if launched["__typename"] != "LaunchBackfillSuccess":
+        raise RuntimeError(f"backfill of {asset} {partitions} not launched: {launched}")
+    return launched["backfillId"]
+
+
+def wait_backfill(stack: UIStack, backfill_id: str, timeout_s: float = 420.0) -> dict:
+    """Poll until the daemon has finished the backfill; return ``{status, numPartitions}``."""
+    deadline, state = time.monotonic() + timeout_s, {}
+    while time.monotonic() < deadline:
+        state = graphql(stack, BACKFILL_STATUS, variables={"id": backfill_id})["partitionBackfillOrError"]
+        if state.get("status") in BACKFILL_DONE:
+            return state
+        time.sleep(3)
+    raise TimeoutError(f"backfill {backfill_id} not finished after {timeout_s:.0f}s: {state}\n" + stack.logs())
