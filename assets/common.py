@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.report_server import report_url
 from gme_data.lineage import StageOutput, trace_sql
 from quality.gates import GateResult, run_gate
@@ -95,7 +96,11 @@ def finish_stage(
     report_extra: dict[str, Any] | None = None,
     value: Any = None,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """Write lineage, run the gate, render the report, then yield the output and the check result."""
+    """Write lineage, run the gate, render the report, then yield the output and the check result.
+
+    When the gate fails, the table is quarantined instead of materialized, the check result is
+    recorded and the step fails with the failed expectations as its message.
+    """
     partition = context.partition_key if context.has_partition_key else None
     run_id = context.run_id
     store = lineage.store()
@@ -123,12 +128,6 @@ def finish_stage(
         md["lineage_trace_example"] = dg.MetadataValue.md(
             f"Where did `{example_id}` come from?\n```sql\n{trace_sql(example_id)}\n```")
     md.update(metadata or {})
-    out_value = df if value is None else value
-    if not result.success and isinstance(out_value, pd.DataFrame):
-        from dagster_project.io_manager import GATE_FAILED_ATTR
-
-        out_value.attrs[GATE_FAILED_ATTR] = result.headline()  # the IO manager quarantines it
-    yield dg.Output(out_value, metadata=md)
     check_md: dict[str, Any] = {
         "expectations": dg.MetadataValue.md(render_markdown(result)),
         "failed_expectations": len(result.failed),
@@ -142,11 +141,27 @@ def finish_stage(
             {"unexpected_count": o.unexpected_count, "unexpected_percent": o.unexpected_percent,
              "observed": o.observed_value, "examples": o.examples, "error": o.error}
         )
-    if not result.success:
-        context.log.error(f"quality gate failed for {asset_name}[{partition or '-'}]: {result.headline()}")
-    yield dg.AssetCheckResult(
+    check = dg.AssetCheckResult(
         check_name=GATE, passed=result.success, severity=dg.AssetCheckSeverity.ERROR,
         metadata=check_md, description=result.headline()[:1000],
+    )
+    if result.success:
+        yield dg.Output(df if value is None else value, metadata=md)
+        yield check
+        return
+    # A rejected table is not a materialization: record the check, set the table aside, fail the step.
+    where = f"{asset_name}[{partition or '-'}]"
+    quarantined = ParquetIOManager().quarantine(asset_name, partition, df) if isinstance(df, pd.DataFrame) else None
+    context.log.error(f"quality gate failed for {where}: {result.headline()}"
+                      + (f"; table quarantined at {quarantined}" if quarantined else ""))
+    yield check
+    failed = "; ".join(o.summary() for o in result.failed[:5])
+    raise dg.Failure(
+        description=f"quality gate failed for {where}: {failed}"[:2000],
+        metadata={"quality_report": dg.MetadataValue.url(report_url(report)),
+                  "quarantined_table": dg.MetadataValue.path(quarantined or "-"),
+                  "rows": len(df), "failed_expectations": len(result.failed)},
+        allow_retries=False,
     )
 
 

@@ -6,9 +6,10 @@ renamed into place, so a killed step never leaves a half-written shard. An unpar
 reading a partitioned one gets the concatenation of the materialized shards, DuckDB-queryable as
 ``read_parquet('<base>/<asset>/*.parquet')``.
 
-A table whose quality gate failed (``finish_stage`` marks it in ``DataFrame.attrs``) is written to
-``<base>/<asset>/_quarantine/<partition>.parquet`` instead and the live shard is removed, so no later
-run (e.g. an unpartitioned stage reading every shard) consumes data its gate rejected.
+A table whose quality gate failed is not materialized: ``assets.common.finish_stage`` writes it to
+``<base>/<asset>/_quarantine/<partition>.parquet`` (:meth:`ParquetIOManager.quarantine`) and removes
+the live shard, so no later run (e.g. an unpartitioned stage reading every shard) consumes data its
+gate rejected; the next passing materialization of the partition deletes the quarantined copy.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from gme_data import settings
 
 ALL = "__all__"
 QUARANTINE = "_quarantine"
-#: ``DataFrame.attrs`` key set by ``assets.common.finish_stage`` when the table failed its gate.
-GATE_FAILED_ATTR = "gme_data_gate_failed"
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -52,26 +51,40 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         """A glob DuckDB can read: all shards of ``asset``."""
         return f"{self.resolved_url().rstrip('/')}/{asset}/*.parquet"
 
+    @staticmethod
+    def _parquet_bytes(df: pd.DataFrame) -> bytes:
+        buf = io.BytesIO()
+        df.reset_index(drop=True).to_parquet(buf, index=False)
+        return buf.getvalue()
+
+    @staticmethod
+    def _write_atomic(fs: Any, path: str, data: bytes) -> None:
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        tmp = path + ".tmp"
+        with fs.open(tmp, "wb") as f:
+            f.write(data)
+        fs.mv(tmp, path)
+
+    def quarantine(self, asset: str, partition: str | None, df: pd.DataFrame) -> str:
+        """Keep a gate-rejected table aside and remove the partition's live shard; return its path."""
+        fs, path = self._path(asset, partition, "parquet", quarantine=True)
+        self._write_atomic(fs, path, self._parquet_bytes(df))
+        fs_live, live = self._path(asset, partition, "parquet")
+        if fs_live.exists(live):
+            fs_live.rm(live)  # older data of a partition whose latest input was rejected
+        return path
+
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None:
             return
         asset = context.asset_key.to_user_string().replace("/", "__")
         partition = context.partition_key if context.has_partition_key else None
-        quarantined = isinstance(obj, pd.DataFrame) and bool(obj.attrs.get(GATE_FAILED_ATTR))
         if isinstance(obj, pd.DataFrame):
-            fs, path = self._path(asset, partition, "parquet", quarantine=quarantined)
-            fs_live, live = self._path(asset, partition, "parquet")
-            if quarantined and fs_live.exists(live):
-                fs_live.rm(live)  # the partition's data is now the rejected table, not the older one
-            elif not quarantined:
-                fs_q, qpath = self._path(asset, partition, "parquet", quarantine=True)
-                if fs_q.exists(qpath):
-                    fs_q.rm(qpath)
-            buf = io.BytesIO()
-            frame = obj.reset_index(drop=True)
-            frame.attrs = {}  # the gate flag is not data
-            frame.to_parquet(buf, index=False)
-            data = buf.getvalue()
+            fs, path = self._path(asset, partition, "parquet")
+            fs_q, qpath = self._path(asset, partition, "parquet", quarantine=True)
+            if fs_q.exists(qpath):
+                fs_q.rm(qpath)  # this partition passed its gate again
+            data = self._parquet_bytes(obj)
             ext = "parquet"
         elif isinstance(obj, dict):
             fs, path = self._path(asset, partition, "json")
@@ -79,16 +92,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             ext = "json"
         else:
             raise TypeError(f"ParquetIOManager stores DataFrames and dicts; {asset} returned {type(obj).__name__}")
-        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        tmp = path + ".tmp"
-        with fs.open(tmp, "wb") as f:
-            f.write(data)
-        fs.mv(tmp, path)
-        meta: dict[str, Any] = {"storage_path": dg.MetadataValue.path(path), "format": ext}
-        if quarantined:
-            meta["quarantined"] = dg.MetadataValue.text(f"quality gate failed: {obj.attrs[GATE_FAILED_ATTR]}"[:500])
-            context.log.warning(f"{asset}[{partition or ALL}]: quality gate failed; table quarantined at {path}")
-        context.add_output_metadata(meta)
+        self._write_atomic(fs, path, data)
+        context.add_output_metadata({"storage_path": dg.MetadataValue.path(path), "format": ext})
 
     def load_input(self, context: dg.InputContext) -> Any:
         asset = context.asset_key.to_user_string().replace("/", "__")

@@ -68,6 +68,11 @@ def test_failing_gate_blocks_downstream_and_says_why(workbench: Path) -> None:
     assert "expect_table_row_count_to_be_between" in evaluation.description
     md = evaluation.metadata["expectations"].value
     assert "❌" in md and "min_value" not in md.split("❌")[0]
+    # not a materialization: the step fails and says which expectation failed, without opening logs
+    assert "ASSET_MATERIALIZATION" not in {e.event_type_value for e in res.all_events}
+    step_failure = next(e.event_specific_data for e in res.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "quality gate failed for raw_corpus[sample-dirty]" in step_failure.error.message
+    assert "expect_table_row_count_to_be_between" in step_failure.error.message
     # the rejected table is quarantined, not left where a later run would read it
     storage = workbench / "storage" / "raw_corpus"
     assert not (storage / "sample-dirty.parquet").exists()
