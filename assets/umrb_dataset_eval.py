@@ -50,7 +50,7 @@ def dataset_rows(result: SuiteResult, label: str, model_name: str) -> list[dict]
     check_specs=[gate_spec("umrb_dataset_eval", "the partition's dataset scored for every model, "
                                                 "scores in [0, 100], queries and candidates present")],
     description=(
-        "One evaluation dataset per partition (the 7+ bundled local datasets, then UMRB's 47): the trained "
+        "One evaluation dataset per partition (the 10 bundled local datasets, then UMRB's 47): the trained "
         "gme_model and its base model, every metric x100 plus the dataset's UMRB headline metric. Backfill "
         "over partitions to evaluate datasets as parallel runs; umrb_eval reuses these results."
     ),
