@@ -103,11 +103,13 @@ def finish_stage(
     """
     partition = context.partition_key if context.has_partition_key else None
     run_id = context.run_id
-    store = lineage.store()
-    counts = store.write_stage(asset_name, partition, run_id, output,
-                               metadata={k: v for k, v in (report_extra or {}).items()})
     gate_df = derive(df.copy()) if derive is not None else df
     result: GateResult = run_gate(gate_df, asset_name, gate_params)
+    store = lineage.store()
+    # the gate's verdict goes into lineage too: assets.metadata ->> 'gate_passed' / 'quality_gate'
+    counts = store.write_stage(asset_name, partition, run_id, output,
+                               metadata={**(report_extra or {}), "gate_passed": result.success,
+                                         "quality_gate": result.headline()})
     report = write_report(result, df, workbench.reports_dir(), asset_name, run_id, partition, report_extra)
     example_id = next((r.record_id for r in output.records if r.status == "kept"), None)
     md: dict[str, Any] = {

@@ -73,6 +73,11 @@ def test_failing_gate_blocks_downstream_and_says_why(workbench: Path) -> None:
     step_failure = next(e.event_specific_data for e in res.all_events if e.event_type_value == "STEP_FAILURE")
     assert "quality gate failed for raw_corpus[sample-dirty]" in step_failure.error.message
     assert "expect_table_row_count_to_be_between" in step_failure.error.message
+    # lineage keeps the verdict beside the records the stage wrote
+    verdict = LineageStore(workbench / "lineage.duckdb").query(
+        "SELECT metadata ->> 'gate_passed' AS passed, metadata ->> 'quality_gate' AS gate FROM assets "
+        "WHERE asset_key = 'raw_corpus' AND partition = 'sample-dirty'")
+    assert verdict["passed"].tolist() == ["false"] and "row_count" in verdict["gate"].iloc[0]
     # the rejected table is quarantined, not left where a later run would read it
     storage = workbench / "storage" / "raw_corpus"
     assert not (storage / "sample-dirty.parquet").exists()
