@@ -64,7 +64,7 @@ def domain_datasets(
     output = StageOutput()
     for sid in table["id"]:
         output.keep(f"dom-{sid}", "domain_sample", parents=[sid], stage="domain_datasets", domain=domain)
-    mix = (table["combination"].value_counts().reindex([c for c in COMBINATIONS], fill_value=0)
+    mix = (table["combination"].value_counts().reindex(list(COMBINATIONS), fill_value=0)
            .loc[lambda s: s > 0].rename_axis("combination").reset_index(name="samples"))
     metadata: dict = {
         "domain": domain,
@@ -82,10 +82,9 @@ def domain_datasets(
         table.to_json(tmp, orient="records", lines=True, force_ascii=False)
         tmp.replace(path)
         metadata["export"] = dg.MetadataValue.path(str(path))
-    n_combos = int(table["combination"].nunique()) if len(table) else 0
 
     def derive(df: pd.DataFrame) -> pd.DataFrame:
-        return df.assign(_expected_domain=domain, _n_combinations=n_combos)
+        return df.assign(_expected_domain=domain, _n_combinations=df["combination"].nunique())
 
     yield from finish_stage(
         context, "domain_datasets", table, output, lineage, workbench,

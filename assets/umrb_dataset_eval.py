@@ -12,11 +12,10 @@ import pandas as pd
 from pydantic import Field
 
 from assets.common import OWNERS, finish_stage, gate_spec, md_table
+from assets.umrb_eval import dataset_rows, evaluate_beside_base
 from dagster_project.partitions import umrb_datasets
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
-from gme_data.evaluation.api import umrb_eval as run_umrb_eval
 from gme_data.evaluation.registry import get_spec
-from gme_data.evaluation.runner import DatasetResult, SuiteResult
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
 
@@ -26,19 +25,6 @@ class UmrbDatasetEvalConfig(dg.Config):
                            "(the local suite is built under <data_root>/local)")
     compare_base: bool = Field(default=True, description="Also evaluate the base embedder on this dataset")
     top_k: int = Field(default=100, description="Candidates retrieved per query")
-
-
-def dataset_rows(result: SuiteResult, label: str, model_name: str) -> list[dict]:
-    """One row per (model, dataset): the headline score and every computed metric (x100)."""
-    rows = []
-    for d in result.datasets.values():
-        assert isinstance(d, DatasetResult)
-        rows.append({"model": label, "model_name": model_name, "dataset": d.dataset, "task": d.task,
-                     "category": d.category, "metric": d.metric_key, "score": float(d.main_score),
-                     "num_queries": d.num_queries, "num_candidates": d.num_candidates,
-                     "seconds": d.seconds, "corpus_from_cache": d.corpus_from_cache,
-                     **{f"m_{k.replace('@', '_at_')}": float(v) for k, v in d.scores.items()}})
-    return rows
 
 
 @dg.asset(
@@ -67,24 +53,13 @@ def umrb_dataset_eval(
     spec = get_spec(slug)
     data_root = config.data_root or str(workbench.path("umrb"))
     out_dir = workbench.path("evaluation", "datasets", slug, context.run_id[:8])
-    compare = [embedder.load()] if config.compare_base else []
-    labels = ["gme_model", "base"] if compare else ["gme_model"]
     context.log.info(f"{slug}: {spec.task} ({spec.category}), headline {spec.metric}; data root {data_root}")
-    result, paths = run_umrb_eval(
-        gme_model["model_dir"], out_dir, datasets=[slug], data_root=data_root,
-        cache_dir=str(workbench.path("cache", "umrb")), results_dir=str(workbench.path("evaluation", "results")),
-        compare=compare, labels=labels, top_k=config.top_k, on_error="raise", show_progress=True,
-        embedder_options={"cache_dir": str(workbench.cache_dir() / "embeddings")},
-    )
-    rows = dataset_rows(result, "gme_model", result.model)
-    if compare:
-        from gme_data.evaluation.report import load_results
-
-        base = load_results(next(out_dir.glob("compare-*")) / "results.json")
-        rows += dataset_rows(base, "base", base.model)
+    result, base, paths = evaluate_beside_base(gme_model, embedder, workbench, out_dir, config.compare_base,
+                                               datasets=[slug], data_root=data_root, top_k=config.top_k,
+                                               on_error="raise")
+    rows = dataset_rows(result, "gme_model") + (dataset_rows(base, "base") if base is not None else [])
     table = pd.DataFrame(rows)
     table.insert(0, "id", [stable_id("dataset-score", r["model_name"], slug) for r in rows])
-    table["_expected_dataset"] = slug
     output = StageOutput()
     for r in rows:
         output.keep(stable_id("dataset-score", r["model_name"], slug), "umrb_dataset_score",
@@ -107,10 +82,10 @@ def umrb_dataset_eval(
             "```sql\nSELECT dataset, model, metric, score FROM read_parquet('<storage>/umrb_dataset_eval/*.parquet')"
             " ORDER BY dataset, model;\n```"),
     }
-    if compare:
+    if base is not None:
         metadata["score_base"] = float(table.loc[table.model == "base", "score"].iloc[0])
     yield from finish_stage(
-        context, "umrb_dataset_eval", table.drop(columns=["_expected_dataset"]), output, lineage, workbench,
-        gate_params={"n_models": len(labels)}, derive=lambda df: df.assign(_expected_dataset=slug),
+        context, "umrb_dataset_eval", table, output, lineage, workbench,
+        gate_params={"n_models": 2 if base is not None else 1}, derive=lambda df: df.assign(_expected_dataset=slug),
         metadata=metadata, report_extra={"dataset": slug, "task": spec.task},
     )

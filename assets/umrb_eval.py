@@ -1,5 +1,8 @@
 """``umrb_eval``: UMRB (or the bundled local suite) for the trained model beside its base model."""
 
+from pathlib import Path
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 from pydantic import Field
@@ -7,6 +10,8 @@ from pydantic import Field
 from assets.common import OWNERS, as_json, finish_stage, image_data_url, md_table
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from gme_data.evaluation.api import umrb_eval as run_umrb_eval
+from gme_data.evaluation.report import load_results
+from gme_data.evaluation.runner import SuiteResult
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
 
@@ -21,11 +26,35 @@ class UmrbEvalConfig(dg.Config):
     min_rows: int = Field(default=1, description="Gate: fewest dataset scores")
 
 
-def _scores_table(result, label: str) -> pd.DataFrame:
-    rows = [{"model": label, "dataset": d.dataset, "task": d.task, "category": d.category, "metric": d.metric_key,
-             "score": float(d.main_score), "num_queries": d.num_queries, "num_candidates": d.num_candidates}
+SCORE_COLUMNS = ["model", "dataset", "task", "category", "metric", "score", "num_queries", "num_candidates"]
+
+
+def dataset_rows(result: SuiteResult, label: str) -> list[dict]:
+    """One row per (model, dataset): the headline score, every computed metric (``m_<metric>``, x100)
+    and how it was produced."""
+    return [{"model": label, "model_name": result.model, "dataset": d.dataset, "task": d.task,
+             "category": d.category, "metric": d.metric_key, "score": float(d.main_score),
+             "num_queries": d.num_queries, "num_candidates": d.num_candidates,
+             "seconds": d.seconds, "corpus_from_cache": d.corpus_from_cache,
+             **{f"m_{k.replace('@', '_at_')}": float(v) for k, v in d.scores.items()}}
             for d in result.datasets.values()]
-    return pd.DataFrame(rows)
+
+
+def evaluate_beside_base(gme_model: dict, embedder: EmbedderResource, workbench: WorkbenchResource,
+                         out_dir: Path, compare_base: bool,
+                         **selection: Any) -> tuple[SuiteResult, SuiteResult | None, dict[str, Path]]:
+    """Evaluate the trained model (and the base embedder it was trained on) with the workbench's shared
+    corpus-embedding cache and per-dataset result store, so every evaluation asset reuses the others'
+    work; ``selection``: the remaining :func:`gme_data.evaluation.api.umrb_eval` arguments."""
+    compare = [embedder.load()] if compare_base else []
+    result, paths = run_umrb_eval(
+        gme_model["model_dir"], out_dir, cache_dir=str(workbench.path("cache", "umrb")),
+        results_dir=str(workbench.path("evaluation", "results")),
+        compare=compare, labels=["gme_model", "base"] if compare else ["gme_model"],
+        embedder_options={"cache_dir": str(workbench.cache_dir() / "embeddings")}, **selection,
+    )
+    base = load_results(next(out_dir.glob("compare-*")) / "results.json") if compare else None
+    return result, base, paths
 
 
 @dg.asset(
@@ -53,21 +82,14 @@ def umrb_eval(
 ):
     out_dir = workbench.path("evaluation", context.run_id[:8])
     # The base is the resource's embedder, exactly as the model was trained on it.
-    compare = [embedder.load()] if config.compare_base else []
-    result, paths = run_umrb_eval(
-        gme_model["model_dir"], out_dir, suite=config.suite, tasks=config.tasks or None,
-        datasets=config.datasets or None, data_root=config.data_root or str(workbench.path("umrb")),
-        cache_dir=str(workbench.path("cache", "umrb")), db_path=str(workbench.root() / "umrb.duckdb"),
-        results_dir=str(workbench.path("evaluation", "results")),  # shared with umrb_dataset_eval
-        compare=compare, labels=["gme_model", "base"] if compare else ["gme_model"], top_k=config.top_k,
-        embedder_options={"cache_dir": str(workbench.cache_dir() / "embeddings")},
+    result, base, paths = evaluate_beside_base(
+        gme_model, embedder, workbench, out_dir, config.compare_base, suite=config.suite,
+        tasks=config.tasks or None, datasets=config.datasets or None,
+        data_root=config.data_root or str(workbench.path("umrb")),
+        db_path=str(workbench.root() / "umrb.duckdb"), top_k=config.top_k,
     )
-    table = _scores_table(result, "gme_model")
-    if compare:
-        from gme_data.evaluation.report import load_results
-
-        base_res = load_results(next(out_dir.glob("compare-*")) / "results.json")
-        table = pd.concat([table, _scores_table(base_res, "base")], ignore_index=True)
+    rows = dataset_rows(result, "gme_model") + (dataset_rows(base, "base") if base is not None else [])
+    table = pd.DataFrame(rows, columns=SCORE_COLUMNS)
     table.insert(0, "id", [stable_id("score", m, d) for m, d in zip(table["model"], table["dataset"], strict=True)])
     output = StageOutput()
     for r in table.to_dict("records"):
@@ -83,7 +105,7 @@ def umrb_eval(
         "results_json": dg.MetadataValue.path(str(paths["results"])),
         "duckdb": dg.MetadataValue.md(f"`{workbench.root() / 'umrb.duckdb'}`: `SELECT * FROM umrb_results`"),
     }
-    if compare:
+    if base is not None:
         metadata["overall_base"] = float(table[table.model == "base"]["score"].mean())
     yield from finish_stage(
         context, "umrb_eval", table, output, lineage, workbench,

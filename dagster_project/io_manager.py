@@ -111,8 +111,11 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                     dicts.append(json.loads(f.read()))
                 continue
             missing.append(key or ALL)
-        fs, root = self._fs()
-        quarantined = [k for k in missing if fs.exists(f"{root}/{asset}/{QUARANTINE}/{k}.parquet")]
+        quarantined = []
+        for key in missing:
+            fs_q, qpath = self._path(asset, key, "parquet", quarantine=True)
+            if fs_q.exists(qpath):
+                quarantined.append(key)
         note = f" ({len(quarantined)} quarantined by a failed quality gate: {quarantined})" if quarantined else ""
         if missing and not frames and not dicts:
             raise FileNotFoundError(

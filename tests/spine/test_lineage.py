@@ -85,14 +85,18 @@ def test_killed_writer_leaves_no_half_written_rows(tmp_path: Path) -> None:
     assert ids == {"cand-1"}
 
 
-def _writer(db: str, part: str) -> int:
-    store = LineageStore(db)
+def rewrite_partition(store, part: str) -> int:
+    """Write 200 candidates (each with its raw parent) to ``part``, three times over; rows written once."""
     out = StageOutput()
     for i in range(200):
         out.keep(f"{part}-{i}", "candidate", parents=[f"raw-{part}-{i}"], stage="candidates")
     for _ in range(3):
         store.write_stage("candidates", part, f"run-{part}", out)
     return len(out.records)
+
+
+def _writer(db: str, part: str) -> int:
+    return rewrite_partition(LineageStore(db), part)
 
 
 def test_parallel_processes_write_without_losing_rows(tmp_path: Path) -> None:

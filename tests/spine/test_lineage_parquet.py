@@ -18,6 +18,7 @@ from gme_data.lineage import LineageStore, StageOutput
 from gme_data.lineage_backend import open_lineage_store
 from gme_data.lineage_compact import consolidate_into
 from gme_data.lineage_parquet import ParquetLineageStore
+from tests.spine.test_lineage import rewrite_partition
 
 TIME_COLUMNS = {"created_at", "materialized_at", "started_at", "finished_at"}
 SORT_KEYS = {"runs": ["run_id"], "assets": ["asset_key", "partition"],
@@ -110,13 +111,7 @@ def test_empty_lineage_reads_as_typed_empty_tables(tmp_path: Path) -> None:
 
 
 def _writer(url: str, part: str) -> int:
-    store = ParquetLineageStore(url)
-    out = StageOutput()
-    for i in range(200):
-        out.keep(f"{part}-{i}", "candidate", parents=[f"raw-{part}-{i}"], stage="candidates")
-    for _ in range(3):
-        store.write_stage("candidates", part, f"run-{part}", out)
-    return len(out.records)
+    return rewrite_partition(ParquetLineageStore(url), part)
 
 
 def test_writers_in_parallel_processes_need_no_lock(tmp_path: Path) -> None:
