@@ -7,8 +7,8 @@ reading a partitioned one gets the concatenation of the materialized shards, Duc
 ``read_parquet('<base>/<asset>/*.parquet')``.
 
 A table whose quality gate failed is not materialized: ``assets.common.finish_stage`` writes it to
-``<base>/<asset>/_quarantine/<partition>.parquet`` (:meth:`ParquetIOManager.quarantine`) and removes
-the live shard, so no later run (e.g. an unpartitioned stage reading every shard) consumes data its
+``<base>/<asset>/_quarantine/<partition>.parquet`` (:meth:`ParquetIOManager.quarantine`) and moves
+the live shard beside it (``<partition>.superseded.parquet``), so no later run (e.g. an unpartitioned stage reading every shard) consumes data its
 gate rejected; the next passing materialization of the partition deletes the quarantined copy.
 """
 
@@ -65,13 +65,18 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             f.write(data)
         fs.mv(tmp, path)
 
+    def _superseded(self, asset: str, partition: str | None) -> tuple[Any, str]:
+        return self._path(asset, f"{partition or ALL}.superseded", "parquet", quarantine=True)
+
     def quarantine(self, asset: str, partition: str | None, df: pd.DataFrame) -> str:
-        """Keep a gate-rejected table aside and remove the partition's live shard; return its path."""
+        """Keep a gate-rejected table aside and take the partition's live shard out of reach of loads
+        (moved to ``_quarantine/<partition>.superseded.parquet``, not deleted); return the table's path."""
         fs, path = self._path(asset, partition, "parquet", quarantine=True)
         self._write_atomic(fs, path, self._parquet_bytes(df))
         fs_live, live = self._path(asset, partition, "parquet")
         if fs_live.exists(live):
-            fs_live.rm(live)  # older data of a partition whose latest input was rejected
+            fs_old, old = self._superseded(asset, partition)
+            fs_live.mv(live, old)  # older data of a partition whose latest input was rejected
         return path
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -81,9 +86,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         partition = context.partition_key if context.has_partition_key else None
         if isinstance(obj, pd.DataFrame):
             fs, path = self._path(asset, partition, "parquet")
-            fs_q, qpath = self._path(asset, partition, "parquet", quarantine=True)
-            if fs_q.exists(qpath):
-                fs_q.rm(qpath)  # this partition passed its gate again
+            for fs_q, qpath in (self._path(asset, partition, "parquet", quarantine=True),
+                                self._superseded(asset, partition)):
+                if fs_q.exists(qpath):
+                    fs_q.rm(qpath)  # this partition passed its gate again
             data = self._parquet_bytes(obj)
             ext = "parquet"
         elif isinstance(obj, dict):

@@ -91,6 +91,16 @@ def test_failing_gate_blocks_downstream_and_says_why(workbench: Path) -> None:
                                   asset_selection=[dg.AssetKey("raw_corpus")]).success
     assert (storage / "sample-dirty.parquet").is_file()
     assert not (storage / "_quarantine" / "sample-dirty.parquet").exists()
+    # rejecting a partition that had good data sets that data aside too, it is not deleted
+    good = pd.read_parquet(storage / "sample-dirty.parquet")
+    assert not job.execute_in_process(instance=instance, partition_key="sample-dirty", raise_on_error=False,
+                                      asset_selection=[dg.AssetKey("raw_corpus")],
+                                      run_config={"ops": {"raw_corpus": {"config": {"min_rows": 1000}}}}).success
+    assert not (storage / "sample-dirty.parquet").exists()
+    pd.testing.assert_frame_equal(pd.read_parquet(storage / "_quarantine" / "sample-dirty.superseded.parquet"), good)
+    assert job.execute_in_process(instance=instance, partition_key="sample-dirty",
+                                  asset_selection=[dg.AssetKey("raw_corpus")]).success
+    assert sorted(p.name for p in (storage / "_quarantine").iterdir()) == []
 
 
 def test_rematerializing_a_partition_replaces_lineage(workbench: Path) -> None:
