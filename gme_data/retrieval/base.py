@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,13 @@ class Embedder:
     def _embed_batch(self, items: list[Item], role: str, instruction: str) -> np.ndarray:
         raise NotImplementedError
 
+    def _embed_stream(self, items: list[Item], role: str, instruction: str,
+                      batch_size: int) -> Iterator[tuple[list[int], np.ndarray]]:
+        """Yield ``(positions in items, raw vectors)`` batch by batch; backends may plan their own batches."""
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            yield list(range(start, start + len(chunk))), self._embed_batch(chunk, role, instruction)
+
     def _cost(self, item: Item) -> float:
         """Rough per-item cost; items are batched in cost order to limit padding (results don't change)."""
         return 0.0
@@ -173,9 +180,9 @@ class Embedder:
         todo.sort(key=lambda i: self._cost(items[i]))
         bar = tqdm(total=len(todo), desc=f"embed {role}s ({self.name})", unit="item",
                    disable=not show_progress or not todo)
-        for start in range(0, len(todo), batch):
-            idx = todo[start:start + batch]
-            vecs = l2_normalize(self._embed_batch([items[i] for i in idx], role, instr))
+        for pos, raw in self._embed_stream([items[i] for i in todo], role, instr, batch):
+            idx = [todo[p] for p in pos]
+            vecs = l2_normalize(raw)
             if vecs.shape != (len(idx), self.dim):
                 raise RuntimeError(f"{self.name}: backend returned {vecs.shape}, expected {(len(idx), self.dim)}")
             out[idx] = vecs

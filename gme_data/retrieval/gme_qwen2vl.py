@@ -100,7 +100,10 @@ def image_processor(min_image_tokens: int = 256, max_image_tokens: int = 1280,
     Qwen2-VL checkpoints ship a wider budget that GME does not use). Without it: Qwen2-VL's values
     (CLIP mean/std, patch 14, merge 2, temporal patch 2, bicubic).
     """
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    try:  # transformers >= 5.2x: the PIL backend (imports without torchvision)
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    except ImportError:  # older releases: the one Qwen2-VL image processor
+        from transformers import Qwen2VLImageProcessor as Qwen2VLImageProcessorPil
 
     if not (0 < min_image_tokens <= max_image_tokens):
         raise InvalidInputError(
@@ -163,7 +166,9 @@ class GmeQwen2VL(Embedder):
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, *, name: str = "gme-qwen2-vl",
                  processor: Any = None, min_image_tokens: int = 256, max_image_tokens: int = 1280,
-                 position_mode: str = "reference", max_length: int = 1800, cache_dir: str | Path | None = None):
+                 position_mode: str = "reference", max_length: int = 1800, cache_dir: str | Path | None = None,
+                 fast_path: bool | None = None, compile: bool | None = None, max_batch_tokens: int | None = None,
+                 max_batch_patches: int | None = None):
         super().__init__(cache_dir)
         if position_mode not in POSITION_MODES:
             raise InvalidInputError(f"position_mode must be one of {POSITION_MODES}, got {position_mode!r}")
@@ -192,6 +197,10 @@ class GmeQwen2VL(Embedder):
             got = getattr(self.processor, attr, want)
             if got != want:
                 raise InvalidInputError(f"{name}: image processor {attr}={got} does not match the vision model's {want}")
+        #: inference path (see :mod:`gme_data.retrieval.gme_fast`): None = on for CUDA, off elsewhere
+        self.fast_path, self.compile = fast_path, compile
+        self.max_batch_tokens, self.max_batch_patches = max_batch_tokens, max_batch_patches
+        self._fast_runner: Any = None
         #: where the tokenizer / image processor came from (set by :meth:`from_pretrained`)
         self.tokenizer_source = "given"
         self.image_processor_source = "given" if processor is not None else "GME defaults"
@@ -202,7 +211,9 @@ class GmeQwen2VL(Embedder):
                         position_mode: str = "reference", min_image_tokens: int = 256,
                         max_image_tokens: int = 1280, max_length: int = 1800,
                         attn_implementation: str | None = None, cache_dir: str | Path | None = None,
-                        hf_cache_dir: str | Path | None = None, **hf_kwargs: Any) -> GmeQwen2VL:
+                        hf_cache_dir: str | Path | None = None, fast_path: bool | None = None,
+                        compile: bool | None = None, max_batch_tokens: int | None = None,
+                        max_batch_patches: int | None = None, **hf_kwargs: Any) -> GmeQwen2VL:
         """Load a GME checkpoint (``gme-2b``, ``gme-7b``, a hub id or a local folder) with plain kwargs.
 
         A local folder (``config.json`` of a Qwen2-VL, saved from ``Qwen2VLForConditionalGeneration`` or
@@ -217,6 +228,8 @@ class GmeQwen2VL(Embedder):
         The choice is recorded as ``.tokenizer_source`` / ``.image_processor_source``. A path that does not
         exist, or a folder that is not a Qwen2-VL checkpoint, raises :class:`InvalidInputError`.
 
+        ``fast_path`` / ``compile`` / ``max_batch_tokens`` / ``max_batch_patches`` choose the inference path
+        (see :mod:`~gme_data.retrieval.gme_fast`; default: fast and compiled on CUDA, plain on CPU).
         ``cache_dir`` is the embedding cache (see :class:`~gme_data.retrieval.base.EmbeddingCache`);
         ``hf_cache_dir`` and other keyword arguments (``revision``, ``local_files_only``...) go to transformers.
         """
@@ -248,7 +261,8 @@ class GmeQwen2VL(Embedder):
         model.to(device)
         emb = cls(model, tokenizer, name=name, processor=proc, min_image_tokens=min_image_tokens,
                   max_image_tokens=max_image_tokens, position_mode=position_mode, max_length=max_length,
-                  cache_dir=cache_dir)
+                  cache_dir=cache_dir, fast_path=fast_path, compile=compile, max_batch_tokens=max_batch_tokens,
+                  max_batch_patches=max_batch_patches)
         emb.tokenizer_source, emb.image_processor_source = tok_source, proc_source
         return emb
 
@@ -360,6 +374,50 @@ class GmeQwen2VL(Embedder):
 
     def _cost(self, item: Item) -> float:
         return (1e6 if item.image is not None else 0.0) + len(item.text or "")
+
+    # ------------------------------------------------------------------ fast inference path
+    @property
+    def uses_fast_path(self) -> bool:
+        """Whether :meth:`encode` takes the fast path (``fast_path``; default: on CUDA only)."""
+        return self.device.type == "cuda" if self.fast_path is None else bool(self.fast_path)
+
+    def fast_runner(self) -> Any:
+        """The :class:`~gme_data.retrieval.gme_fast.FastGmeForward` over this model (built once)."""
+        from gme_data.retrieval.gme_fast import FastGmeForward
+
+        if self._fast_runner is None or self._fast_runner.position_mode != self.position_mode:
+            use_compile = self.device.type == "cuda" if self.compile is None else bool(self.compile)
+            self._fast_runner = FastGmeForward(self.model, self.position_mode, compile=use_compile)
+        return self._fast_runner
+
+    def _embed_stream(self, items: list[Item], role: str, instruction: str, batch_size: int):
+        """Plain path: batches of ``batch_size``. Fast path: batches by token budget (``batch_size`` unused)."""
+        if not self.uses_fast_path or not items:
+            yield from super()._embed_stream(items, role, instruction, batch_size)
+            return
+        from gme_data.retrieval.gme_fast import default_budgets, encode_fast
+
+        runner = self.fast_runner()
+        tokens, patches = default_budgets(self.device)
+        budget = (self.max_batch_tokens or tokens, self.max_batch_patches or patches)
+        stream = encode_fast(self, runner, items, instruction, *budget)
+        try:
+            first = next(stream)
+        except StopIteration:
+            return
+        except (InvalidInputError, InvalidItemError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a compiler failure falls back to the eager fast path
+            if not runner.compiled:
+                raise
+            logger.warning("%s: torch.compile failed (%s: %s); using the fast path without compilation",
+                           self.name, type(exc).__name__, exc)
+            runner.disable_compile()
+            self.compile = False
+            stream = encode_fast(self, runner, items, instruction, *budget)
+            first = next(stream)
+        yield first
+        yield from stream
 
 
 # ---------------------------------------------------------------------- checkpoint loading
