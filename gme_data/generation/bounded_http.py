@@ -13,6 +13,9 @@ socket:
   running total above ``max_response_bytes`` stops the read and closes the connection. Bodies are
   requested uncompressed; a gzip / deflate body sent anyway is inflated with the same cap.
 
+Proxies come from the environment as for any ``httpx`` client (``HTTP_PROXY`` / ``HTTPS_PROXY`` /
+``ALL_PROXY``, ``NO_PROXY``; see :func:`environment_proxy`), decided once for the endpoint.
+
 A broken limit raises :class:`ResponseLimitError` (``kind`` ``"deadline_exceeded"`` or
 ``"response_too_large"``) naming the endpoint; it is not an ``httpx`` error, so neither the
 ``openai`` package nor anything else retries or caches it.
@@ -21,11 +24,13 @@ A broken limit raises :class:`ResponseLimitError` (``kind`` ``"deadline_exceeded
 from __future__ import annotations
 
 import time
+import urllib.request
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpcore2
 import httpx2
@@ -127,20 +132,43 @@ def _as_httpx_error(exc: httpcore2.NetworkError | Exception) -> httpx2.Transport
     return httpx2.TransportError(str(exc))
 
 
+def environment_proxy(url: str) -> str | None:
+    """The proxy URL the environment sets for ``url`` (``<scheme>_PROXY``, else ``ALL_PROXY``), or None
+    when there is none or ``NO_PROXY`` exempts the host."""
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme.lower()) or proxies.get("all")
+    if not proxy:
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _core_proxy(proxy_url: str) -> httpcore2.Proxy:
+    parts = urlsplit(proxy_url)
+    auth = (unquote(parts.username or ""), unquote(parts.password or "")) if parts.username else None
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return httpcore2.Proxy(url=f"{parts.scheme}://{netloc}{parts.path or '/'}", auth=auth)
+
+
 class BoundedTransport(httpx2.BaseTransport):
     """An ``httpx2`` transport with a wall-clock deadline per request and a cap on response bytes.
 
-    ``endpoint`` is the name used in error messages (give it without credentials).
+    ``endpoint`` is the name used in error messages (give it without credentials); ``proxy`` an
+    optional HTTP(S) proxy URL for every request.
     """
 
-    def __init__(self, endpoint: str, deadline_s: float, max_response_bytes: int, max_connections: int = 16):
+    def __init__(self, endpoint: str, deadline_s: float, max_response_bytes: int, max_connections: int = 16,
+                 proxy: str | None = None):
         if deadline_s <= 0 or max_response_bytes <= 0:
             raise ValueError("deadline_s and max_response_bytes must be > 0")
         self.endpoint = endpoint
         self.deadline_s = deadline_s
         self.max_response_bytes = max_response_bytes
         self._pool = httpcore2.ConnectionPool(ssl_context=httpx2.create_ssl_context(),
-                                              max_connections=max_connections,
+                                              max_connections=max_connections, keepalive_expiry=5.0,
+                                              proxy=_core_proxy(proxy) if proxy else None,
                                               network_backend=_DeadlineBackend())
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:

@@ -39,9 +39,10 @@ from gme_data.generation.bounded_http import (
     BoundedTransport,
     ResponseLimitError,
     deadline_scope,
+    environment_proxy,
 )
 from gme_data.generation.cache import CachedResponse, ResponseCache, cache_key, prompt_hash
-from gme_data.generation.config import GenerationConfig
+from gme_data.generation.config import DEFAULT_OPENAI_BASE_URL, GenerationConfig
 from gme_data.generation.errors import GenerationError
 from gme_data.generation.prompts import PromptTemplate
 from gme_data.images import open_image
@@ -203,7 +204,8 @@ class ChatClient:
         self._secrets = tuple(k for k in (api_key, config.api_key) if k and k != "not-needed")
         self.where = f"{redact_url(config.base_url) or 'api.openai.com'} (model {config.model!r})"
         transport = BoundedTransport(self.where, config.request_deadline_s, config.response_byte_cap(),
-                                     max_connections=config.concurrency + 4)
+                                     max_connections=config.concurrency + 4,
+                                     proxy=environment_proxy(config.base_url or DEFAULT_OPENAI_BASE_URL))
         http_client = httpx2.Client(transport=transport, timeout=config.timeout_s, follow_redirects=True)
         self._client = openai.OpenAI(base_url=config.base_url or None, api_key=api_key,
                                      timeout=config.timeout_s, max_retries=0, http_client=http_client)

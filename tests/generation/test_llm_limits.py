@@ -6,8 +6,12 @@ at a time, which no per-read timeout catches, and an answer far larger than ``ma
 
 from __future__ import annotations
 
+import http.client
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gme_data.generation import GenerationConfig, ResponseCache, generate_queries, load_prompt
 from gme_data.generation.client import DEADLINE_EXCEEDED, RESPONSE_TOO_LARGE, ChatClient, Ledger
@@ -109,3 +113,48 @@ def test_explicit_byte_cap_keeps_answers_within_it(tmp_path):
             assert ok.data is not None and len(cache) == 1
             tight, _, _ = _ask(_config(server, tmp_path, max_response_bytes=100, seed=7), cache)
             assert tight.reason == RESPONSE_TOO_LARGE and len(cache) == 1
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A plain-HTTP forward proxy on loopback that records the URLs it relays."""
+
+    seen: list[str] = []
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - silence stderr logging
+        return
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        target = urlsplit(self.path)
+        type(self).seen.append(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "connection")}
+        upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        upstream.request("POST", target.path, body=body, headers=headers)
+        answer = upstream.getresponse()
+        data = answer.read()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.getheader("Content-Type") or "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        upstream.close()
+
+
+def test_environment_proxy_is_still_used_and_no_proxy_respected(tmp_path, monkeypatch):
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    _ForwardProxy.seen = []
+    try:
+        with OpenAICompatServer() as server, ResponseCache(tmp_path / "cache.duckdb") as cache:
+            for name in ("no_proxy", "NO_PROXY"):
+                monkeypatch.delenv(name, raising=False)
+            monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.server_address[1]}")
+            via_proxy, _, _ = _ask(_config(server, tmp_path), cache)
+            assert via_proxy.data is not None
+            assert _ForwardProxy.seen == [server.base_url + "/chat/completions"]
+            monkeypatch.setenv("no_proxy", "127.0.0.1")
+            direct, _, _ = _ask(_config(server, tmp_path, seed=5), cache)
+            assert direct.data is not None and len(_ForwardProxy.seen) == 1 and server.request_count == 2
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
