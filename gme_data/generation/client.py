@@ -35,12 +35,12 @@ import openai
 
 from gme_data.generation.bounded_http import (
     DEADLINE_EXCEEDED,
-    RESPONSE_TOO_LARGE,
     BoundedTransport,
     ResponseLimitError,
     deadline_scope,
     environment_proxy,
 )
+from gme_data.generation.bounded_http import RESPONSE_TOO_LARGE as RESPONSE_TOO_LARGE
 from gme_data.generation.cache import CachedResponse, ResponseCache, cache_key, prompt_hash
 from gme_data.generation.config import DEFAULT_OPENAI_BASE_URL, GenerationConfig
 from gme_data.generation.errors import GenerationError
@@ -54,9 +54,7 @@ SCHEMA_MISMATCH = "schema_mismatch"
 REFUSED = "refused"
 RETRY_BUDGET_EXHAUSTED = "retry_budget_exhausted"
 REQUEST_ERROR = "request_error"
-__all__ = ["DEADLINE_EXCEEDED", "INVALID_JSON", "REFUSED", "REQUEST_ERROR", "RESPONSE_TOO_LARGE",
-           "RETRY_BUDGET_EXHAUSTED", "SCHEMA_MISMATCH", "ChatClient", "Ledger", "StructuredResult",
-           "build_messages", "image_data_url", "parse_json_answer"]
+# DEADLINE_EXCEEDED and RESPONSE_TOO_LARGE (imported above) are failure reasons too.
 
 _REFUSAL = re.compile(r"^\W*(i'?m sorry|i am sorry|sorry,? but|i can(?:no|')t|i cannot|i won'?t|i'?m unable|"
                       r"i am unable|as an ai)", re.IGNORECASE)

@@ -181,7 +181,6 @@ class GenerationConfig:
         return cls(**values)
 
 
-
 def endpoint_identity(base_url: str) -> str:
     """``base_url`` normalised (case, default port, trailing slash) without credentials, query or fragment;
     empty means the ``openai`` package's default endpoint."""
