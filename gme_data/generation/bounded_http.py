@@ -229,7 +229,11 @@ class BoundedTransport(httpx2.BaseTransport):
         size = 0
         for chunk in response.stream:  # type: ignore[union-attr]
             if inflater is not None:
-                chunk = inflater.decompress(chunk, cap + 1 - size)
+                try:
+                    chunk = inflater.decompress(chunk, cap + 1 - size)
+                except zlib.error as exc:
+                    raise httpx2.DecodingError(f"LLM endpoint {self.endpoint}: undecodable "
+                                               f"{encoding.decode()} body: {exc}") from None
                 if inflater.unconsumed_tail:
                     raise self._too_large("inflated response")
             size += len(chunk)

@@ -106,6 +106,18 @@ def test_oversize_answer_is_a_lineage_drop_naming_the_endpoint(tmp_path):
     assert endpoint in dropped[0].payload["detail"]
 
 
+def test_gzip_bomb_is_capped_after_inflating_and_plain_gzip_still_works(tmp_path):
+    with OpenAICompatServer(huge_bytes=20 * 1024 * 1024) as server:  # 20 MB inflated, ~20 KB on the wire
+        server.script(["gzip_bomb", "gzip"])
+        with ResponseCache(tmp_path / "cache.duckdb") as cache:
+            bomb, elapsed, _ = _ask(_config(server, tmp_path, request_deadline_s=20.0, timeout_s=10.0), cache)
+            assert bomb.reason == RESPONSE_TOO_LARGE and "inflated" in bomb.detail and len(cache) == 0
+            fine, _, _ = _ask(_config(server, tmp_path, seed=3), cache)
+            assert set(fine.data) == {"query"} and fine.data["query"].startswith("query 0: ")
+            assert len(cache) == 1
+    assert elapsed < 5
+
+
 def test_explicit_byte_cap_keeps_answers_within_it(tmp_path):
     with OpenAICompatServer() as server:
         with ResponseCache(tmp_path / "cache.duckdb") as cache:

@@ -16,6 +16,8 @@ receives, and can be scripted per request:
 ``"huge"``       a valid answer whose content is ``huge_bytes`` long (far beyond any ``max_tokens``)
 ``"401_echo"``   HTTP 401 whose message echoes the request's ``Authorization`` header verbatim
 ``"400_echo"``   the same with HTTP 400 (a per-request rejection that ends up in lineage)
+``"gzip"``       the normal answer, gzip-compressed (``Content-Encoding: gzip``) although not asked for
+``"gzip_bomb"``  the ``"huge"`` answer gzip-compressed: a few KB on the wire, ``huge_bytes`` inflated
 
 Behaviours are taken from a FIFO (:meth:`OpenAICompatServer.script`) or, for requests whose text
 contains a marker, from a per-marker FIFO (:meth:`OpenAICompatServer.when`), which stays
@@ -27,6 +29,7 @@ deterministic when the client sends requests from several threads. Use it as a c
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -37,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 BEHAVIOURS = ("ok", "malformed", "refuse", "429", "500", "slow", "trickle", "trickle_headers", "huge",
-              "401_echo", "400_echo")
+              "401_echo", "400_echo", "gzip", "gzip_bomb")
 MAX_BODY_BYTES = 32 * 1024 * 1024
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 
@@ -145,6 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self._trickle is not None:
             self._send_trickled(status, data, headers_too=self._trickle == "trickle_headers")
             return
+        if self._gzip:
+            data = gzip.compress(data, compresslevel=6)
+            headers = {**(headers or {}), "Content-Encoding": "gzip"}
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -157,6 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     _trickle: str | None = None
+    _gzip: bool = False
 
     def _send_trickled(self, status: int, data: bytes, headers_too: bool) -> None:
         """Write the response one byte per ``trickle_interval_s``; hang up after ``trickle_max_s``."""
@@ -197,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route {self.path}", "not_found")
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
-        self._trickle = None
+        self._trickle, self._gzip = None, False
         with self.state.lock:
             self.state.authorizations.append(self.headers.get("Authorization", ""))
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
@@ -255,12 +262,13 @@ class _Handler(BaseHTTPRequestHandler):
             st.stopping.wait(st.slow_seconds)
         if behaviour in ("trickle", "trickle_headers"):
             self._trickle = behaviour
+        self._gzip = behaviour in ("gzip", "gzip_bomb")
         refusal = None
         if behaviour == "malformed":
             content = '{"query": "unterminated'
         elif behaviour == "refuse":
             content, refusal = REFUSAL_TEXT, REFUSAL_TEXT
-        elif behaviour == "huge":
+        elif behaviour in ("huge", "gzip_bomb"):
             content = json.dumps({"query": "a" * st.huge_bytes, "answer": "b"})
         else:
             content = st.responder(body)
