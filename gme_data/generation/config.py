@@ -134,9 +134,10 @@ class GenerationConfig:
     def endpoint_identity(self) -> str:
         """The endpoint as recorded in cache keys: normalised ``base_url`` without credentials.
 
-        The rules backend has no endpoint and gets the fixed identity ``"offline:rules"``.
+        The rules backend has no endpoint and gets the fixed identity ``"offline:rules"``; every other
+        backend is identified by the URL it talks to.
         """
-        if self.backend != "openai":
+        if self.backend == "offline":
             return OFFLINE_ENDPOINT
         return endpoint_identity(self.base_url)
 
