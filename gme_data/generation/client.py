@@ -204,7 +204,7 @@ class ChatClient:
         transport = BoundedTransport(self.where, config.request_deadline_s, config.response_byte_cap(),
                                      max_connections=config.concurrency + 4,
                                      proxy=environment_proxy(config.base_url or DEFAULT_OPENAI_BASE_URL))
-        http_client = httpx2.Client(transport=transport, timeout=config.timeout_s, follow_redirects=True)
+        http_client = _ClosingHttpClient(transport=transport, timeout=config.timeout_s, follow_redirects=True)
         self._client = openai.OpenAI(base_url=config.base_url or None, api_key=api_key,
                                      timeout=config.timeout_s, max_retries=0, http_client=http_client)
         self._endpoint = config.endpoint_identity()
@@ -212,6 +212,10 @@ class ChatClient:
     def redact(self, text: str) -> str:
         """``text`` with this client's key, bearer tokens and URL credentials masked."""
         return redact(text, self._secrets)
+
+    def close(self) -> None:
+        """Close the HTTP connections (also done when the client is garbage-collected)."""
+        self._client.close()
 
     # ---- one request ---------------------------------------------------------------------
     def _params(self, template: PromptTemplate, attempt: int) -> dict[str, Any]:
@@ -354,6 +358,16 @@ class ChatClient:
             self.ledger.add(invalid_responses=1)
             result.reason, result.detail = reason, self.redact(detail)
         return result
+
+
+class _ClosingHttpClient(httpx2.Client):
+    """An ``httpx2`` client that closes its connections when garbage-collected (as openai's own does)."""
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - interpreter shutdown: nothing left to report to
+            pass
 
 
 class _RequestRejected(Exception):
