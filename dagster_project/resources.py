@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -105,7 +104,9 @@ class LLMResource(dg.ConfigurableResource):
     backend: str = Field(default="", description="'offline' (rules, no endpoint) or 'openai'; '' = $GME_DATA_LLM_BACKEND or offline")
     base_url: str = Field(default="", description="e.g. http://localhost:8000/v1 (vLLM); '' = $GME_DATA_LLM_BASE_URL")
     model: str = Field(default="", description="Model served by the endpoint; '' = $GME_DATA_LLM_MODEL")
-    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the API key")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the API key; "
+                             "only names the operator admits in $GME_DATA_LLM_API_KEY_ENVS (default "
+                             "OPENAI_API_KEY,GME_DATA_LLM_API_KEY) are read")
     styles: str = Field(default="t2t,t2i,fused", description="Query styles to generate (comma-separated)")
     temperature: float = Field(default=0.2)
     max_tokens: int = Field(default=256)
@@ -122,12 +123,13 @@ class LLMResource(dg.ConfigurableResource):
 
     def generation_config(self, cache_path: str = "") -> Any:
         from gme_data.generation import GenerationConfig
+        from gme_data.generation.config import api_key_from_env
 
         fields = self.model_dump()
         key_env = fields.pop("api_key_env")
         overrides = {k: v for k, v in fields.items() if v != ""}
         overrides["cache_path"] = cache_path
-        api_key = os.environ.get(key_env, "")
+        api_key = api_key_from_env(key_env)  # refuses variables outside the operator's allow-list
         if api_key:
             overrides["api_key"] = api_key
         return GenerationConfig.from_env(**overrides)

@@ -1,6 +1,10 @@
-"""A DuckDB cache of LLM responses keyed by (prompt hash, model, parameters).
+"""A DuckDB cache of LLM responses keyed by (endpoint, prompt hash, model, parameters).
 
-Re-running a stage with the same prompts, model and parameters calls the endpoint zero times.
+Re-running a stage with the same endpoint, prompts, model and parameters calls the endpoint zero
+times; the same model name served elsewhere is a different key. The endpoint is its normalised URL
+without credentials (:func:`gme_data.generation.config.endpoint_identity`; ``"offline:rules"`` for
+the rules backend). Entries written before the endpoint was part of the key stay in the file but
+no new request maps onto them (they are re-asked once, never served for an unknown endpoint).
 Threads of one process share one connection through a lock. DuckDB lets one process at a time
 open the file, so the connection is held only briefly: it is released before every network call
 (:meth:`ResponseCache.release`) and reopened after at most ``max_hold_s``; a process that finds
@@ -38,7 +42,10 @@ CREATE TABLE IF NOT EXISTS llm_responses (
     completion_tokens INTEGER,
     created_at TIMESTAMP
 );
+ALTER TABLE llm_responses ADD COLUMN IF NOT EXISTS endpoint VARCHAR;
 """
+_COLUMNS = ("key, prompt_hash, model, params, content, refusal, prompt_tokens, completion_tokens, created_at, "
+            "endpoint")
 
 
 def prompt_hash(messages: list[dict[str, Any]]) -> str:
@@ -46,9 +53,11 @@ def prompt_hash(messages: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def cache_key(p_hash: str, model: str, params: dict[str, Any]) -> str:
-    """The cache key for one request: prompt hash, model and sampling parameters."""
-    blob = json.dumps({"prompt": p_hash, "model": model, "params": params}, sort_keys=True)
+def cache_key(p_hash: str, model: str, params: dict[str, Any], *, endpoint: str) -> str:
+    """The cache key for one request: endpoint identity, prompt hash, model and sampling parameters."""
+    if not endpoint:
+        raise ValueError("cache_key needs the endpoint identity (see GenerationConfig.endpoint_identity)")
+    blob = json.dumps({"endpoint": endpoint, "prompt": p_hash, "model": model, "params": params}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -134,13 +143,15 @@ class ResponseCache:
                               "WHERE key = ?", [key]).fetchone()
         return None if row is None else CachedResponse(row[0], row[1], int(row[2] or 0), int(row[3] or 0))
 
-    def put(self, key: str, p_hash: str, model: str, params: dict[str, Any], response: CachedResponse) -> None:
+    def put(self, key: str, p_hash: str, model: str, params: dict[str, Any], response: CachedResponse,
+            endpoint: str = "") -> None:
+        """Store ``response`` under ``key``; ``endpoint`` is recorded for inspection (the key already has it)."""
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self._connect() as con:
             con.execute(
-                "INSERT OR REPLACE INTO llm_responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO llm_responses ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [key, p_hash, model, json.dumps(params, sort_keys=True), response.content, response.refusal,
-                 response.prompt_tokens, response.completion_tokens, now],
+                 response.prompt_tokens, response.completion_tokens, now, endpoint],
             )
 
     def __len__(self) -> int:

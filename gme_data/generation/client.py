@@ -4,6 +4,15 @@ It adds what a data pipeline needs on top of the ``openai`` package: a response 
 requests-per-minute limit shared by all threads, retries with exponential backoff on 429 / 5xx /
 timeouts (the package's own retries are disabled), structured JSON answers validated against a
 schema with a bounded budget for invalid or refused answers, and token / cost accounting.
+
+Limits (see :mod:`gme_data.generation.bounded_http`): ``timeout_s`` bounds each connect / read /
+write; ``request_deadline_s`` bounds one completion in wall-clock time, from its first attempt to
+its last byte, *including* every HTTP retry, rate-limit wait and backoff sleep (a retry that cannot
+start before the deadline is not made); ``max_response_bytes`` caps each response body. Invalid or
+refused answers are retried as new completions, each with its own deadline. A broken limit is a
+``deadline_exceeded`` / ``response_too_large`` failure of that request, naming the endpoint; it is
+never cached. Every message that may carry server text or configuration is passed through
+:func:`gme_data.redaction.redact`, with the configured key as a known secret.
 """
 
 from __future__ import annotations
@@ -20,14 +29,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import jsonschema
 import openai
 
+from gme_data.generation.bounded_http import (
+    DEADLINE_EXCEEDED,
+    BoundedTransport,
+    ResponseLimitError,
+    deadline_scope,
+    environment_proxy,
+)
+from gme_data.generation.bounded_http import RESPONSE_TOO_LARGE as RESPONSE_TOO_LARGE
 from gme_data.generation.cache import CachedResponse, ResponseCache, cache_key, prompt_hash
-from gme_data.generation.config import GenerationConfig
+from gme_data.generation.config import DEFAULT_OPENAI_BASE_URL, GenerationConfig
 from gme_data.generation.errors import GenerationError
 from gme_data.generation.prompts import PromptTemplate
 from gme_data.images import open_image
+from gme_data.redaction import redact, redact_url
 
 #: Failure reasons a structured call can end with (also lineage drop reasons).
 INVALID_JSON = "invalid_json"
@@ -35,6 +54,7 @@ SCHEMA_MISMATCH = "schema_mismatch"
 REFUSED = "refused"
 RETRY_BUDGET_EXHAUSTED = "retry_budget_exhausted"
 REQUEST_ERROR = "request_error"
+# DEADLINE_EXCEEDED and RESPONSE_TOO_LARGE (imported above) are failure reasons too.
 
 _REFUSAL = re.compile(r"^\W*(i'?m sorry|i am sorry|sorry,? but|i can(?:no|')t|i cannot|i won'?t|i'?m unable|"
                       r"i am unable|as an ai)", re.IGNORECASE)
@@ -178,8 +198,24 @@ class ChatClient:
         self.ledger = ledger or Ledger()
         self._sleep = sleep
         self.limiter = RateLimiter(config.requests_per_minute, sleep)
-        self._client = openai.OpenAI(base_url=config.base_url or None, api_key=config.resolved_api_key(),
-                                     timeout=config.timeout_s, max_retries=0)
+        api_key = config.resolved_api_key()
+        self._secrets = tuple(k for k in (api_key, config.api_key) if k and k != "not-needed")
+        self.where = f"{redact_url(config.base_url) or 'api.openai.com'} (model {config.model!r})"
+        transport = BoundedTransport(self.where, config.request_deadline_s, config.response_byte_cap(),
+                                     max_connections=config.concurrency + 4,
+                                     proxy=environment_proxy(config.base_url or DEFAULT_OPENAI_BASE_URL))
+        http_client = _ClosingHttpClient(transport=transport, timeout=config.timeout_s, follow_redirects=True)
+        self._client = openai.OpenAI(base_url=config.base_url or None, api_key=api_key,
+                                     timeout=config.timeout_s, max_retries=0, http_client=http_client)
+        self._endpoint = config.endpoint_identity()
+
+    def redact(self, text: str) -> str:
+        """``text`` with this client's key, bearer tokens and URL credentials masked."""
+        return redact(text, self._secrets)
+
+    def close(self) -> None:
+        """Close the HTTP connections (also done when the client is garbage-collected)."""
+        self._client.close()
 
     # ---- one request ---------------------------------------------------------------------
     def _params(self, template: PromptTemplate, attempt: int) -> dict[str, Any]:
@@ -200,12 +236,13 @@ class ChatClient:
                  attempt: int = 0) -> tuple[CachedResponse, str]:
         """One completion (cached), with retries on transient errors. Returns (response, cache key).
 
-        Raises :class:`GenerationError` for configuration errors (401/403/404) and
-        ``_Transient`` once the retry budget is spent.
+        Raises :class:`GenerationError` for configuration errors (401/403/404), ``_Transient`` once the
+        retry budget is spent and :class:`ResponseLimitError` past ``request_deadline_s`` or
+        ``max_response_bytes`` (see the module docstring).
         """
         params = self._params(template, attempt)
         p_hash = prompt_hash(messages)
-        key = cache_key(p_hash, self.config.model, params)
+        key = cache_key(p_hash, self.config.model, params, endpoint=self._endpoint)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
@@ -213,18 +250,32 @@ class ChatClient:
                                 cached_completion_tokens=hit.completion_tokens)
                 return hit, key
             self.cache.release()  # do not hold the file while waiting on the network
+        deadline: float | None = None
         for retry in range(self.config.max_http_retries + 1):
+            self.limiter.wait()
+            if deadline is None:  # the clock starts with the first attempt, not in the rate-limit queue
+                deadline = time.monotonic() + self.config.request_deadline_s
             try:
-                response = self._send(template, messages, params)
+                with deadline_scope(deadline):
+                    response = self._send(template, messages, params)
                 break
+            except ResponseLimitError as exc:
+                self.ledger.error(exc.kind)
+                raise
             except _Transient as exc:
                 self.ledger.error(exc.kind)
                 if retry >= self.config.max_http_retries:
                     raise
+                delay = self._backoff(retry, exc.retry_after)
+                if time.monotonic() + delay >= deadline:
+                    self.ledger.error(DEADLINE_EXCEEDED)
+                    raise ResponseLimitError(DEADLINE_EXCEEDED, f"LLM endpoint {self.where}: no answer within "
+                                             f"request_deadline_s={self.config.request_deadline_s} after "
+                                             f"{retry + 1} attempt(s); last error: {exc.kind}") from None
                 self.ledger.add(http_retries=1)
-                self._sleep(self._backoff(retry, exc.retry_after))
+                self._sleep(delay)
         if self.cache is not None:
-            self.cache.put(key, p_hash, self.config.model, params, response)
+            self.cache.put(key, p_hash, self.config.model, params, response, endpoint=self._endpoint)
         return response, key
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
@@ -236,7 +287,6 @@ class ChatClient:
 
     def _send(self, template: PromptTemplate, messages: list[dict[str, Any]],
               params: dict[str, Any]) -> CachedResponse:
-        self.limiter.wait()
         self.ledger.add(requests=1)
         kwargs: dict[str, Any] = {"model": self.config.model, "messages": messages,
                                   "temperature": params["temperature"], "max_tokens": params["max_tokens"]}
@@ -245,20 +295,33 @@ class ChatClient:
         fmt = self._response_format(template)
         if fmt is not None:
             kwargs["response_format"] = fmt
-        where = f"{self.config.base_url or 'api.openai.com'} (model {self.config.model!r})"
+        # errors are raised after the except blocks, so no exception carrying server text (which may echo
+        # the key) is chained to them
+        failure: Exception
         try:
             completion = self._client.chat.completions.create(**kwargs)
-        except openai.APITimeoutError as exc:
-            raise _Transient("timeout") from exc
-        except openai.APIConnectionError as exc:
-            raise _Transient("connection") from exc
+        except ResponseLimitError as exc:
+            failure = ResponseLimitError(exc.kind, self.redact(
+                f"{exc} (request_deadline_s={self.config.request_deadline_s})" if exc.kind == DEADLINE_EXCEEDED
+                else str(exc)))
+        except openai.APITimeoutError:
+            failure = _Transient("timeout")
+        except openai.APIConnectionError:
+            failure = _Transient("connection")
         except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
-            raise GenerationError(f"LLM endpoint {where} refused the request ({exc.status_code}): "
-                                  f"{exc.message}; check base_url, model and api_key") from exc
+            failure = GenerationError(self.redact(f"LLM endpoint {self.where} refused the request "
+                                                  f"({exc.status_code}): {exc.message}; check base_url, model "
+                                                  f"and api_key"))
         except openai.APIStatusError as exc:
             if exc.status_code in (408, 409, 429) or exc.status_code >= 500:
-                raise _Transient(str(exc.status_code), _retry_after(exc)) from exc
-            raise _RequestRejected(f"{exc.status_code}: {exc.message}") from exc
+                failure = _Transient(str(exc.status_code), _retry_after(exc))
+            else:
+                failure = _RequestRejected(self.redact(f"{exc.status_code}: {exc.message}"))
+        else:
+            return self._response(completion)
+        raise failure
+
+    def _response(self, completion: Any) -> CachedResponse:
         self.ledger.add(responses=1)
         usage = completion.usage
         pt = int(usage.prompt_tokens or 0) if usage else 0
@@ -284,14 +347,27 @@ class ChatClient:
             except _RequestRejected as exc:
                 result.reason, result.detail = REQUEST_ERROR, str(exc)
                 return result
+            except ResponseLimitError as exc:
+                result.reason, result.detail = exc.kind, str(exc)
+                return result
             result.keys.append(key)
             data, reason, detail = parse_json_answer(response.content, response.refusal, template.schema)
             if data is not None:
                 result.data, result.reason, result.detail = data, None, ""
                 return result
             self.ledger.add(invalid_responses=1)
-            result.reason, result.detail = reason, detail
+            result.reason, result.detail = reason, self.redact(detail)
         return result
+
+
+class _ClosingHttpClient(httpx2.Client):
+    """An ``httpx2`` client that closes its connections when garbage-collected (as openai's own does)."""
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - interpreter shutdown: nothing left to report to
+            pass
 
 
 class _RequestRejected(Exception):

@@ -3,15 +3,22 @@
 The Dagster resource wraps these fields one to one. :meth:`GenerationConfig.from_env` fills the
 endpoint from the environment (``GME_DATA_LLM_BASE_URL``, ``GME_DATA_LLM_MODEL``,
 ``OPENAI_API_KEY`` / ``GME_DATA_LLM_API_KEY``, ``GME_DATA_LLM_BACKEND``).
+
+Which environment variables may hold an API key is the operator's choice, not a run's:
+``GME_DATA_LLM_API_KEY_ENVS`` (comma-separated names or ``fnmatch`` patterns such as
+``*_LLM_API_KEY``; default ``OPENAI_API_KEY,GME_DATA_LLM_API_KEY``), read from the process
+environment and never from run config (see :func:`api_key_from_env`).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from gme_data.errors import InvalidInputError
+from gme_data.redaction import redact_url
 
 BACKENDS = ("offline", "openai")
 OFFLINE_MODEL = "offline-rules@v1"
@@ -20,6 +27,16 @@ OFFLINE_MODEL = "offline-rules@v1"
 STYLES = ("t2t", "t2i", "fused")
 RESPONSE_FORMATS = ("json_schema", "json_object", "none")
 SUPPORTED_LANGUAGES = ("en", "de", "fr", "es", "any")
+
+#: Endpoint identity of the rules backend (it has no server), used wherever an endpoint is recorded.
+OFFLINE_ENDPOINT = "offline:rules"
+#: The endpoint the ``openai`` package talks to when ``base_url`` is empty.
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+API_KEY_ENVS_VAR = "GME_DATA_LLM_API_KEY_ENVS"
+DEFAULT_API_KEY_ENVS = ("OPENAI_API_KEY", "GME_DATA_LLM_API_KEY")
+#: Response bytes allowed per requested token on top of a fixed allowance for the JSON envelope.
+RESPONSE_BYTES_PER_TOKEN = 128
+RESPONSE_ENVELOPE_BYTES = 64 * 1024
 
 _ENV = {
     "backend": "GME_DATA_LLM_BACKEND",
@@ -44,7 +61,9 @@ class GenerationConfig:
     response_format: str = "json_schema"
     send_images: bool = True
     image_max_side: int = 768
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # bounds each connect / read / write (inactivity), not the whole request
+    request_deadline_s: float = 300.0  # wall clock for one completion: all HTTP attempts and backoff sleeps
+    max_response_bytes: int = 0  # cap on one response body; 0 = derived from max_tokens
     # --- cost control ---
     cache_path: str = ""
     concurrency: int = 4
@@ -78,6 +97,7 @@ class GenerationConfig:
             raise InvalidInputError(f"generation config: expected_language={self.expected_language!r}; "
                                     f"supported: {SUPPORTED_LANGUAGES}")
         positive = {"max_tokens": self.max_tokens, "concurrency": self.concurrency, "timeout_s": self.timeout_s,
+                    "request_deadline_s": self.request_deadline_s,
                     "image_max_side": self.image_max_side, "max_query_words": self.max_query_words,
                     "max_query_chars": self.max_query_chars}
         for name, value in positive.items():
@@ -87,7 +107,8 @@ class GenerationConfig:
                         "max_invalid_retries": self.max_invalid_retries, "backoff_base_s": self.backoff_base_s,
                         "backoff_max_s": self.backoff_max_s, "price_prompt_per_1k": self.price_prompt_per_1k,
                         "price_completion_per_1k": self.price_completion_per_1k,
-                        "min_query_words": self.min_query_words, "temperature": self.temperature}
+                        "min_query_words": self.min_query_words, "temperature": self.temperature,
+                        "max_response_bytes": self.max_response_bytes}
         for name, value in non_negative.items():
             if value < 0:
                 raise InvalidInputError(f"generation config: {name}={value!r} must be >= 0")
@@ -106,19 +127,40 @@ class GenerationConfig:
         """The model recorded in output rows ("offline-rules@v1" for the offline backend)."""
         return self.model if self.backend == "openai" else OFFLINE_MODEL
 
+    def response_byte_cap(self) -> int:
+        """Most bytes one response body may have: ``max_response_bytes``, else 64 KiB + 128 per max token."""
+        return self.max_response_bytes or RESPONSE_ENVELOPE_BYTES + RESPONSE_BYTES_PER_TOKEN * self.max_tokens
+
+    def endpoint_identity(self) -> str:
+        """The endpoint as recorded in cache keys: normalised ``base_url`` without credentials.
+
+        The rules backend has no endpoint and gets the fixed identity ``"offline:rules"``; every other
+        backend is identified by the URL it talks to.
+        """
+        if self.backend == "offline":
+            return OFFLINE_ENDPOINT
+        return endpoint_identity(self.base_url)
+
     def resolved_api_key(self) -> str:
-        """The API key: the field, else ``GME_DATA_LLM_API_KEY``, else ``OPENAI_API_KEY``.
+        """The API key: the field, else ``GME_DATA_LLM_API_KEY``, else ``OPENAI_API_KEY`` (each only when
+        the operator's allow-list admits it).
 
         Local servers (vLLM, Ollama, LM Studio) accept any key, so a placeholder is used when none is set.
         """
-        return (self.api_key or os.environ.get("GME_DATA_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY")
-                or "not-needed")
+        from_env = (os.environ.get(name) for name in ("GME_DATA_LLM_API_KEY", "OPENAI_API_KEY")
+                    if api_key_env_allowed(name))
+        return self.api_key or next((v for v in from_env if v), "") or "not-needed"
 
     def public_dict(self) -> dict[str, Any]:
-        """The config without secrets (for run metadata and lineage)."""
+        """The config without secrets (for run metadata and lineage): key masked, URL credentials masked."""
         d = asdict(self)
         d["api_key"] = "***" if self.api_key else ""
+        d["base_url"] = redact_url(self.base_url)
         return d
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.public_dict().items())
+        return f"{type(self).__name__}({shown})"
 
     def with_overrides(self, **overrides: Any) -> GenerationConfig:
         names = {f.name for f in fields(self)}
@@ -139,3 +181,33 @@ class GenerationConfig:
         values.update(overrides)
         return cls(**values)
 
+
+def endpoint_identity(base_url: str) -> str:
+    """``base_url`` normalised (case, default port, trailing slash) without credentials, query or fragment;
+    empty means the ``openai`` package's default endpoint."""
+    return redact_url(base_url or DEFAULT_OPENAI_BASE_URL, mask_credentials=False)
+
+
+def allowed_api_key_envs() -> tuple[str, ...]:
+    """Names / patterns of environment variables that may hold an API key (``GME_DATA_LLM_API_KEY_ENVS``)."""
+    raw = os.environ.get(API_KEY_ENVS_VAR, "")
+    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+    return names or DEFAULT_API_KEY_ENVS
+
+
+def api_key_env_allowed(name: str) -> bool:
+    """Whether the operator's allow-list admits environment variable ``name`` as a key holder."""
+    return bool(name) and any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed_api_key_envs())
+
+
+def api_key_from_env(name: str) -> str:
+    """The API key in environment variable ``name`` ("" when unset).
+
+    Raises :class:`InvalidInputError` (without reading the variable) when ``name`` is not on the
+    operator's allow-list, so a run config cannot send an arbitrary secret of the process to a server.
+    """
+    if not api_key_env_allowed(name):
+        raise InvalidInputError(
+            f"generation config: api_key_env={name!r} is not an allowed API-key variable; the operator admits "
+            f"variables by name or pattern in ${API_KEY_ENVS_VAR} (now: {', '.join(allowed_api_key_envs())})")
+    return os.environ.get(name, "")

@@ -36,6 +36,7 @@ from gme_data.generation.quality import check_query
 from gme_data.generation.report import RunReport
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
+from gme_data.redaction import redact
 from gme_data.settings import cache_dir
 
 STAGE = "generated_queries"
@@ -314,6 +315,7 @@ def _assemble(results: list[list[Draft]], config: GenerationConfig, backend: Off
               ledger: Ledger, skipped: Counter[str], n_candidates: int, started: float) -> GenerationResult:
     lineage = StageOutput()
     kept_rows: list[dict[str, Any]] = []
+    secrets = [config.api_key] if config.api_key else []
     for draft in (d for drafts in results for d in drafts):
         row = draft.row()
         if draft.reason is None:
@@ -325,7 +327,7 @@ def _assemble(results: list[list[Draft]], config: GenerationConfig, backend: Off
             lineage.keep(draft.id, RECORD_KIND, parents=[draft.candidate.id], stage=STAGE, **common)
         else:
             lineage.drop(draft.id, RECORD_KIND, draft.reason, parents=[draft.candidate.id], stage=STAGE,
-                         detail=draft.detail, query=draft.query, answer=draft.answer, entity=draft.entity,
+                         detail=redact(draft.detail, secrets), query=draft.query, answer=draft.answer, entity=draft.entity,
                          rewritten_query=draft.rewritten_query, **common)
     table = pd.DataFrame(kept_rows, columns=list(OUTPUT_COLUMNS), dtype=object)
     table = table.where(table.notna(), None)

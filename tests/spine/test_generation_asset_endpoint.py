@@ -17,6 +17,7 @@ def _materialization(res: dg.ExecutionResult, key: str) -> dict:
 
 def test_endpoint_backend_with_cache_and_accounting(workbench: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_LLM_KEY", "sk-test")
+    monkeypatch.setenv("GME_DATA_LLM_API_KEY_ENVS", "TEST_LLM_KEY")  # the operator admits this key variable
     from dagster_project.definitions import build_resources, defs, register_shards
     from dagster_project.resources import LLMResource
 

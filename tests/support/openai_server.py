@@ -10,6 +10,14 @@ receives, and can be scripted per request:
 ``"429"``        HTTP 429 with a ``Retry-After`` header
 ``"500"``        HTTP 500
 ``"slow"``       waits ``slow_seconds`` before answering (so a client with a shorter timeout gives up)
+``"trickle"``    sends the headers, then the body one byte every ``trickle_interval_s`` (for at most
+                 ``trickle_max_s``, then it hangs up): every read is fast, the whole answer is not
+``"trickle_headers"``  the same, but already the status line and headers arrive byte by byte
+``"huge"``       a valid answer whose content is ``huge_bytes`` long (far beyond any ``max_tokens``)
+``"401_echo"``   HTTP 401 whose message echoes the request's ``Authorization`` header verbatim
+``"400_echo"``   the same with HTTP 400 (a per-request rejection that ends up in lineage)
+``"gzip"``       the normal answer, gzip-compressed (``Content-Encoding: gzip``) although not asked for
+``"gzip_bomb"``  the ``"huge"`` answer gzip-compressed: a few KB on the wire, ``huge_bytes`` inflated
 
 Behaviours are taken from a FIFO (:meth:`OpenAICompatServer.script`) or, for requests whose text
 contains a marker, from a per-marker FIFO (:meth:`OpenAICompatServer.when`), which stays
@@ -21,6 +29,7 @@ deterministic when the client sends requests from several threads. Use it as a c
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -30,7 +39,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-BEHAVIOURS = ("ok", "malformed", "refuse", "429", "500", "slow")
+BEHAVIOURS = ("ok", "malformed", "refuse", "429", "500", "slow", "trickle", "trickle_headers", "huge",
+              "401_echo", "400_echo", "gzip", "gzip_bomb")
 MAX_BODY_BYTES = 32 * 1024 * 1024
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 
@@ -109,9 +119,13 @@ class _State:
     model: str
     api_key: str | None
     slow_seconds: float
+    trickle_interval_s: float = 0.05
+    trickle_max_s: float = 6.0
+    huge_bytes: int = 30 * 1024 * 1024
     queue: deque[str] = field(default_factory=deque)
     by_marker: dict[str, deque[str]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)
     log: list[ServedResponse] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -131,6 +145,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
+        if self._trickle is not None:
+            self._send_trickled(status, data, headers_too=self._trickle == "trickle_headers")
+            return
+        if self._gzip:
+            data = gzip.compress(data, compresslevel=6)
+            headers = {**(headers or {}), "Content-Encoding": "gzip"}
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -141,6 +161,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its timeout)
             pass
+
+    _trickle: str | None = None
+    _gzip: bool = False
+
+    def _send_trickled(self, status: int, data: bytes, headers_too: bool) -> None:
+        """Write the response one byte per ``trickle_interval_s``; hang up after ``trickle_max_s``."""
+        st = self.state
+        head = (f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n").encode()
+        stop_at = time.monotonic() + st.trickle_max_s
+        blob = head + data if headers_too else data
+        try:
+            if not headers_too:
+                self.wfile.write(head)
+            for i in range(len(blob)):
+                if time.monotonic() > stop_at or st.stopping.wait(st.trickle_interval_s):
+                    break
+                self.wfile.write(blob[i:i + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
     def _error(self, status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> None:
         self._send_json(status, {"error": {"message": message, "type": kind, "code": status}}, headers)
@@ -163,6 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"no route {self.path}", "not_found")
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        self._trickle, self._gzip = None, False
+        with self.state.lock:
+            self.state.authorizations.append(self.headers.get("Authorization", ""))
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._error(404, f"no route {self.path}", "not_found")
             return
@@ -207,13 +251,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(ServedResponse(behaviour, 500))
             self._error(500, "internal server error", "server_error")
             return
+        if behaviour in ("401_echo", "400_echo"):
+            status = int(behaviour[:3])
+            self._record(ServedResponse(behaviour, status))
+            echoed = self.headers.get("Authorization", "")
+            self._error(status, f"Incorrect API key provided: {echoed}. You passed: {echoed}",
+                        "invalid_request_error")
+            return
         if behaviour == "slow":
             st.stopping.wait(st.slow_seconds)
+        if behaviour in ("trickle", "trickle_headers"):
+            self._trickle = behaviour
+        self._gzip = behaviour in ("gzip", "gzip_bomb")
         refusal = None
         if behaviour == "malformed":
             content = '{"query": "unterminated'
         elif behaviour == "refuse":
             content, refusal = REFUSAL_TEXT, REFUSAL_TEXT
+        elif behaviour in ("huge", "gzip_bomb"):
+            content = json.dumps({"query": "a" * st.huge_bytes, "answer": "b"})
         else:
             content = st.responder(body)
         prompt_tokens = count_tokens(request_text(body)) + 85 * len(image_urls(body))
@@ -238,8 +294,10 @@ class OpenAICompatServer:
     """A scriptable OpenAI-compatible chat server on ``127.0.0.1`` (see the module docstring)."""
 
     def __init__(self, responder: Responder | None = None, model: str = "test-model",
-                 api_key: str | None = None, slow_seconds: float = 2.0):
-        self._state = _State(responder or schema_responder, model, api_key, slow_seconds)
+                 api_key: str | None = None, slow_seconds: float = 2.0, trickle_interval_s: float = 0.05,
+                 trickle_max_s: float = 6.0, huge_bytes: int = 30 * 1024 * 1024):
+        self._state = _State(responder or schema_responder, model, api_key, slow_seconds,
+                             trickle_interval_s, trickle_max_s, huge_bytes)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -303,6 +361,12 @@ class OpenAICompatServer:
         """Bodies of every chat-completion request received, in arrival order."""
         with self._state.lock:
             return list(self._state.requests)
+
+    @property
+    def authorizations(self) -> list[str]:
+        """The ``Authorization`` header of every POST received (also unauthorised ones), in order."""
+        with self._state.lock:
+            return list(self._state.authorizations)
 
     @property
     def request_count(self) -> int:
