@@ -250,6 +250,10 @@ class GmeQwen2VL(Embedder):
                   max_image_tokens=max_image_tokens, position_mode=position_mode, max_length=max_length,
                   cache_dir=cache_dir)
         emb.tokenizer_source, emb.image_processor_source = tok_source, proc_source
+        if local.is_dir():  # a folder's name is its path: key caches by what is in it
+            from gme_data.retrieval.weights_hash import folder_digest
+
+            emb.weights_id = folder_digest(local)
         return emb
 
     # ------------------------------------------------------------------ properties
