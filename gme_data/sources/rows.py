@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from gme_data.images import ImageStore, UnreadableImageError, open_image
+from gme_data.images import ImageStore, UnreadableImageError
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
 from gme_data.sources.policy import PathRejected, ReadPolicy
@@ -207,11 +207,12 @@ class RowBuilder:
     def _store_image(self, value: Any, base: Path | None) -> str:
         source = resolve_image_value(value, base, self.policy)
         try:
-            img = open_image(source)
+            return str(self.store.put_source(source))   # decoded once per distinct source bytes
         except UnreadableImageError as exc:
             reason = "decompression_bomb" if "decompression bomb" in str(exc).lower() else "unreadable_image"
             raise RowProblem(reason, "image", str(exc)) from exc
-        return str(self.store.put(img))
+        except OSError as exc:
+            raise RowProblem("unreadable_image", "image", f"image {source}: cannot read ({exc})") from exc
 
 
 def resolve_image_value(value: Any, base: Path | None,
