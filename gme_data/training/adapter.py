@@ -145,7 +145,12 @@ def _load_base(spec: str | None, device: Any = None, allow_download: bool = Fals
 
     if spec is None:
         raise InvalidInputError("adapter manifest names no base embedder: pass base=...")
-    options = {**hub_options(spec, allow_download), **options}
+    from gme_data.training.loading import is_trained_model_dir
+
+    if is_trained_model_dir(spec):  # a trained base: its own base obeys the same download rule
+        options = {"allow_download": allow_download, **options}
+    else:
+        options = {**hub_options(spec, allow_download), **options}
     return load_embedder(None if spec == "offline-default" else spec, device=device, **options)
 
 
