@@ -8,13 +8,17 @@ from assets.common import OWNERS, finish_stage, gate_spec
 from dagster_project.catalog import SourceCatalogResource
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, WorkbenchResource
-from gme_data.sources import read_source
+from gme_data.sources import ReadPolicy, read_source
 
 
 class RawCorpusConfig(dg.Config):
     min_rows: int = Field(default=1, description="Gate: fewest rows a shard may yield")
     max_rows: int = Field(default=5_000_000, description="Gate: most rows a shard may yield")
     limit: int = Field(default=0, description="Read at most this many rows (0 = all); for trial runs")
+    max_text_chars: int = Field(default=0, description="Drop rows whose text is longer, as field_too_long "
+                                "(0 = GME_DATA_MAX_TEXT_CHARS, default 20,000: the candidates gate's bound)")
+    max_field_chars: int = Field(default=0, description="Drop rows whose title / url / id is longer "
+                                 "(0 = GME_DATA_MAX_FIELD_CHARS, default 4,096)")
 
 
 @dg.asset(
@@ -44,7 +48,9 @@ def raw_corpus(
 
         spec = replace(spec, limit=config.limit)
     context.log.info(f"reading shard {shard}: {spec.kind} {spec.path}")
-    df, output = read_source(spec, workbench.image_store())
+    caps = {"max_text_chars": config.max_text_chars, "max_field_chars": config.max_field_chars}
+    policy = ReadPolicy.from_env(**{k: v for k, v in caps.items() if v})
+    df, output = read_source(spec, workbench.image_store(), policy=policy)
     df = df.reset_index(drop=True)
     yield from finish_stage(
         context, "raw_corpus", df, output, lineage, workbench,

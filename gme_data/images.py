@@ -3,6 +3,11 @@
 Decoding refuses decompression bombs (a pixel budget checked from the header before pixels are
 decoded), applies the EXIF orientation and converts to RGB. The store keeps each distinct image
 once, named by the sha1 of its normalised PNG bytes, so lineage can point at exact files.
+
+Large images are decoded as rarely as possible: :meth:`ImageStore.put_source` remembers which stored
+image a source file's bytes became (so a picture used by many rows, or a shard read again, is decoded
+once), and :func:`image_phash` keeps each file's perceptual hash by content (so the candidates and
+filtering stages do not decode the same stored image again to hash it).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gme_data.errors import InvalidInputError
@@ -76,11 +82,47 @@ def png_bytes(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
 class ImageStore:
-    """Content-addressed folder of normalised PNGs (``<root>/<ab>/<sha1>.png``)."""
+    """Content-addressed folder of normalised PNGs (``<root>/<ab>/<sha1>.png``); ``<root>/_sources``
+    maps the sha1 of a source file's bytes to the stored image it became (with its size)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+
+    def put_source(self, source: str | Path | bytes | Image.Image, max_pixels: int = MAX_PIXELS) -> Path:
+        """Decode ``source`` with :func:`open_image` and store it, unless the same source bytes were
+        stored before (then no decode at all). The pixel limit still applies to remembered images."""
+        if isinstance(source, Image.Image):
+            return self.put(open_image(source, max_pixels))
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        key = hashlib.sha1(data).hexdigest()
+        note = self.root / "_sources" / key[:2] / f"{key}.txt"
+        known = self._remembered(note, max_pixels)
+        if known is not None:
+            return known
+        img = open_image(data if isinstance(source, bytes) else source, max_pixels)
+        path = self.put(img)
+        _atomic_write(note, f"{path.stem} {img.size[0]} {img.size[1]}".encode())
+        return path
+
+    def _remembered(self, note: Path, max_pixels: int) -> Path | None:
+        try:
+            digest, w, h = note.read_text().split()
+            pixels = int(w) * int(h)
+        except (OSError, ValueError):
+            return None
+        path = self.root / digest[:2] / f"{digest}.png"
+        if pixels > max_pixels or len(digest) != 40 or not path.is_file():
+            return None
+        return path
 
     def put(self, img: Image.Image) -> Path:
         """Store an (already normalised) image; returns its path. Writes atomically, once."""
@@ -88,9 +130,35 @@ class ImageStore:
         digest = hashlib.sha1(data).hexdigest()
         path = self.root / digest[:2] / f"{digest}.png"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            _atomic_write(path, data)
         return path
+
+
+_PHASH_DB = "image_phash.sqlite"
+
+
+def image_phash(path: str | Path, hash_size: int = 8) -> imagehash.ImageHash:
+    """The DCT perceptual hash of an image file, computed once per file content (cached by the file's
+    sha256 in memory and in ``<GME_DATA_HOME>/cache/image_phash.sqlite``). Raises
+    :class:`UnreadableImageError` like :func:`open_image`."""
+    import sqlite3
+
+    from gme_data import settings
+    from gme_data.file_hashes import file_sha256
+
+    key = f"{file_sha256(path)}:{hash_size}"
+    if key in _PHASH_MEMO:
+        return imagehash.hex_to_hash(_PHASH_MEMO[key])
+    root = settings.cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(root / _PHASH_DB, timeout=60) as con:
+        con.execute("CREATE TABLE IF NOT EXISTS phash (key TEXT PRIMARY KEY, hex TEXT)")
+        row = con.execute("SELECT hex FROM phash WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            row = (str(imagehash.phash(open_image(path), hash_size=hash_size)),)
+            con.execute("INSERT OR REPLACE INTO phash VALUES (?, ?)", (key, row[0]))
+    _PHASH_MEMO[key] = row[0]
+    return imagehash.hex_to_hash(row[0])
+
+
+_PHASH_MEMO: dict[str, str] = {}

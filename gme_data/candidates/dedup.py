@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import imagehash
 import numpy as np
 
 from gme_data.candidates.normalise import text_key
-from gme_data.images import UnreadableImageError, open_image
+from gme_data.images import UnreadableImageError, image_phash
 
 
 @dataclass
@@ -38,7 +37,7 @@ def exact_text_duplicates(texts: Sequence[str | None]) -> list[Duplicate]:
 
 def phash_int(path: str, hash_size: int = 8) -> int:
     """The image's perceptual hash (DCT pHash, ``hash_size**2`` bits) as an integer."""
-    bits = imagehash.phash(open_image(path), hash_size=hash_size).hash.flatten()
+    bits = image_phash(path, hash_size).hash.flatten()   # cached by content: decoded once across stages
     return int("".join("1" if b else "0" for b in bits), 2)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import imagehash
 import numpy as np
 
-from gme_data.images import UnreadableImageError, open_image
+from gme_data.images import UnreadableImageError, image_phash
 from gme_data.pool.sources import file_sha1
 
 _WS = re.compile(r"\s+")
@@ -47,7 +47,7 @@ def phash(path: str | None) -> imagehash.ImageHash | None:
     key = str(Path(path))
     if key not in _PHASH:
         try:
-            _PHASH[key] = imagehash.phash(open_image(key))
+            _PHASH[key] = image_phash(key)   # cached by content: decoded once across stages
         except (UnreadableImageError, OSError):
             _PHASH[key] = None
     return _PHASH[key]

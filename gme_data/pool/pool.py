@@ -112,8 +112,12 @@ def _embedder_fingerprint(embedder: Any, config: PoolConfig) -> dict[str, Any]:
     settings = getattr(embedder, "settings", None)
     settings = json.loads(json.dumps(settings if isinstance(settings, dict) else {}, sort_keys=True, default=str))
     extra = json.loads(json.dumps(config.extra_settings, sort_keys=True, default=str))
-    return {"name": str(getattr(embedder, "name", type(embedder).__name__)), "dim": int(embedder.dim),
-            "settings": settings, "extra_settings": extra}
+    out = {"name": str(getattr(embedder, "name", type(embedder).__name__)), "dim": int(embedder.dim),
+           "settings": settings, "extra_settings": extra}
+    weights = getattr(embedder, "weights_id", None)
+    if weights:  # a local folder's content hash: retrained weights in the same folder re-embed the pool
+        out["weights"] = str(weights)
+    return out
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from gme_data.errors import InvalidInputError, SourceError
 from gme_data.images import ImageStore, UnreadableImageError, open_image
 from gme_data.records import stable_id
 from gme_data.settings import image_store_dir
+from gme_data.sources.policy import PathRejected, ReadPolicy
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +122,13 @@ def _store_image(value: Any, store: ImageStore, where: str, base: Path | None) -
         else:
             raise InvalidInputError(f"{where}: image dict has neither 'bytes' nor 'path'")
     if isinstance(value, (str, Path)):
-        path = Path(str(value)).expanduser()
-        if not path.is_absolute() and base is not None:
-            path = base / path
+        if base is not None:  # a path read from a file: confined to that file's folder (see ReadPolicy)
+            try:
+                path = ReadPolicy.from_env().confine(value, base, what="image")
+            except PathRejected as exc:
+                raise InvalidInputError(f"{where}: {exc} [{exc.reason}]") from exc
+        else:
+            path = Path(str(value)).expanduser()
         if not path.is_file():
             raise InvalidInputError(f"{where}: image file not found: {path}")
         return str(path)
@@ -167,13 +172,24 @@ def entries_from_folder(root: str | Path, source: str | None = None) -> Iterator
     if not root.is_dir():
         raise SourceError(f"pool folder not found: {root}")
     meta = _read_metadata(root)
+    policy = ReadPolicy.from_env()
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     for path in files:
         rel = path.relative_to(root).as_posix()
+        try:  # a symlinked image (or one that leads out of the folder) is skipped, with its reason logged
+            policy.confine(rel, root, what="image")
+        except PathRejected as exc:
+            log.warning("pool folder %s: skipping %s [%s]", root, exc, exc.reason)
+            continue
         row = dict(meta.get(rel, {}))
         sidecar = path.with_suffix(".txt")
-        if "caption" not in row and sidecar.is_file():
-            row["caption"] = sidecar.read_text(encoding="utf-8", errors="replace")
+        if "caption" not in row and (sidecar.is_file() or sidecar.is_symlink()):
+            try:
+                sidecar = policy.confine(sidecar.relative_to(root), root, what="caption")
+                with open(sidecar, encoding="utf-8", errors="replace") as fh:
+                    row["caption"] = fh.read(policy.max_text_chars)
+            except PathRejected as exc:
+                log.warning("pool folder %s: caption not read: %s [%s]", root, exc, exc.reason)
         yield PoolEntry(image=str(path), caption=_pick(row, None, CAPTION_KEYS),
                         entity=_pick(row, None, ("entity", "label", "name")), source=source or str(root))
 

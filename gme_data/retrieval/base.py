@@ -6,7 +6,8 @@ Items may be :class:`gme_data.Item` objects, plain strings (text items) or PIL i
 Queries carry a task instruction; candidates (and queries without one) get
 :data:`~gme_data.retrieval.instructions.CANDIDATE_INSTRUCTION`.
 
-:class:`EmbeddingCache` keys vectors by (model name + settings, role, instruction, item content hash)
+:class:`EmbeddingCache` keys vectors by (model name + weights hash + settings, role, instruction, item
+content hash)
 in one SQLite file, so re-embedding the same corpus with the same settings is free.
 """
 
@@ -133,10 +134,15 @@ class Embedder:
     def settings(self) -> dict[str, Any]:
         return {}
 
+    #: A content hash of the weights when they come from a local folder (whose name is only its
+    #: path): part of the cache key, so retrained weights in the same folder never reuse old vectors.
+    weights_id: str | None = None
+
     @property
     def cache_key(self) -> str:
-        """Model name plus every setting that changes vectors."""
-        parts = [self.name] + [f"{k}={v}" for k, v in sorted(self.settings.items())]
+        """Model name, the weights' content hash (when known) and every setting that changes vectors."""
+        parts = [self.name] + ([f"weights={self.weights_id}"] if self.weights_id else [])
+        parts += [f"{k}={v}" for k, v in sorted(self.settings.items())]
         return "|".join(parts)
 
     def _embed_batch(self, items: list[Item], role: str, instruction: str) -> np.ndarray:

@@ -264,6 +264,10 @@ class GmeQwen2VL(Embedder):
                   cache_dir=cache_dir, fast_path=fast_path, compile=compile, max_batch_tokens=max_batch_tokens,
                   max_batch_patches=max_batch_patches)
         emb.tokenizer_source, emb.image_processor_source = tok_source, proc_source
+        if local.is_dir():  # a folder's name is its path: key caches by what is in it
+            from gme_data.retrieval.weights_hash import folder_digest
+
+            emb.weights_id = folder_digest(local)
         return emb
 
     # ------------------------------------------------------------------ properties

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
+from gme_data.sources.policy import ReadPolicy
 from gme_data.sources.reader import read_source, read_sources
 from gme_data.sources.spec import RAW_COLUMNS, SOURCE_KINDS, SourceSpec
 
-__all__ = ["RAW_COLUMNS", "SOURCE_KINDS", "SourceSpec", "read_source", "read_sources"]
+__all__ = ["RAW_COLUMNS", "SOURCE_KINDS", "ReadPolicy", "SourceSpec", "read_source", "read_sources"]

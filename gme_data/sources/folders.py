@@ -22,9 +22,6 @@ def iter_image_folder(spec: SourceSpec) -> Iterator[RawRow]:
         rel = path.relative_to(root).as_posix()
         fields: dict[str, object] = {"title": path.stem, "image": rel}
         caption = path.with_suffix(".txt")
-        if caption.is_file():
-            try:
-                fields["text"] = caption.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                fields["text"] = caption.read_bytes()  # reported as wrong_type for this row
-        yield RawRow(rel, fields, base=root, extra={"file": str(path)})
+        # the row builder reads the caption under the read policy (confined, no symlinks, capped)
+        text_file = caption.relative_to(root).as_posix() if caption.is_file() or caption.is_symlink() else None
+        yield RawRow(rel, fields, base=root, extra={"file": str(path)}, text_file=text_file)

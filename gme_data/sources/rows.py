@@ -7,7 +7,9 @@ records the decision in a :class:`~gme_data.lineage.StageOutput`.
 
 Drop reasons: ``missing_field``, ``wrong_type``, ``malformed_row``, ``empty_text`` (a paragraph
 needs text; its image is optional), ``empty_text_and_image``, ``image_not_found``,
-``unreadable_image``, ``decompression_bomb``.
+``unreadable_image``, ``decompression_bomb``, ``path_outside_root`` and ``symlink_not_followed``
+(an image or caption path the :class:`~gme_data.sources.policy.ReadPolicy` refuses) and
+``field_too_long`` (text, title, url or id over the policy's caps).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from gme_data.images import ImageStore, UnreadableImageError, open_image
+from gme_data.images import ImageStore, UnreadableImageError
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
+from gme_data.sources.policy import PathRejected, ReadPolicy
 from gme_data.sources.spec import SourceSpec
 
 STAGE = "raw_corpus"
@@ -40,6 +43,8 @@ class RawRow:
     fields: dict[str, Any]
     base: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: a caption file (relative to ``base``) whose content becomes ``text``, read under the policy
+    text_file: str | None = None
 
 
 @dataclass
@@ -107,9 +112,10 @@ def _optional_str(fields: Mapping[str, Any], name: str) -> str | None:
 class RowBuilder:
     """Collects the kept rows and the lineage of one source read."""
 
-    def __init__(self, spec: SourceSpec, image_store: ImageStore):
+    def __init__(self, spec: SourceSpec, image_store: ImageStore, policy: ReadPolicy | None = None):
         self.spec = spec
         self.store = image_store
+        self.policy = policy or ReadPolicy.from_env()
         self.rows: list[dict[str, Any]] = []
         self.lineage = StageOutput()
         self._seen: Counter[str] = Counter()
@@ -125,8 +131,16 @@ class RowBuilder:
         if isinstance(item, RawProblem):
             self._drop(self._id(item.fingerprint), item.where, item.reason, item.field, item.message)
             return
+        caption_problem = None
+        if item.text_file is not None:
+            try:
+                item.fields["text"] = self._read_caption(item.text_file, item.base)
+            except RowProblem as problem:
+                caption_problem = problem
         record_id = self._id(row_fingerprint(item.fields))
         try:
+            if caption_problem is not None:
+                raise caption_problem
             row = self._validate(item)
         except RowProblem as problem:
             self._drop(record_id, item.where, problem.reason, problem.field, str(problem))
@@ -149,6 +163,7 @@ class RowBuilder:
         title = _optional_str(fields, "title")
         text = _optional_str(fields, "text")
         url = _optional_str(fields, "url")
+        self._check_lengths(text, title, url, fields.get("id"))
         image_value = fields.get("image")
         has_image = not is_missing(image_value)
         if text is None and not has_image:
@@ -158,32 +173,67 @@ class RowBuilder:
         image_path = self._store_image(image_value, item.base) if has_image else None
         return {"title": title, "text": text, "image": image_path, "url": url}
 
-    def _store_image(self, value: Any, base: Path | None) -> str:
-        source = resolve_image_value(value, base)
+    def _check_lengths(self, text: str | None, title: str | None, url: str | None, given_id: Any) -> None:
+        cap, field_cap = self.policy.max_text_chars, self.policy.max_field_chars
+        if text is not None and len(text) > cap:
+            raise RowProblem("field_too_long", "text", f"text has {len(text)} characters, more than the cap "
+                                                       f"of {cap} (max_text_chars)")
+        for name, value in (("title", title), ("url", url), ("id", given_id)):
+            if isinstance(value, str) and len(value) > field_cap:
+                raise RowProblem("field_too_long", name, f"{name} has {len(value)} characters, more than the "
+                                                         f"cap of {field_cap} (max_field_chars)")
+
+    def _read_caption(self, name: str, base: Path | None) -> str | bytes:
+        """A sidecar caption's content (confined like image paths; read no further than the cap allows,
+        so a huge file costs nothing); bytes when it is not UTF-8 (then dropped as ``wrong_type``)."""
         try:
-            img = open_image(source)
+            path = self.policy.confine(name, base, what="caption")
+        except PathRejected as exc:
+            raise RowProblem(exc.reason, "text", str(exc)) from exc
+        limit = 2 * self.policy.max_text_chars + 1
+        try:
+            with open(path, encoding="utf-8") as fh:
+                content = fh.read(limit)
+        except UnicodeDecodeError:
+            with open(path, "rb") as fh:
+                return fh.read(4 * limit)
+        except OSError as exc:
+            raise RowProblem("missing_field", "text", f"caption file {path}: cannot read ({exc})") from exc
+        if len(content) >= limit:
+            raise RowProblem("field_too_long", "text", f"caption file {path} is longer than the cap of "
+                                                       f"{self.policy.max_text_chars} characters (max_text_chars)")
+        return content
+
+    def _store_image(self, value: Any, base: Path | None) -> str:
+        source = resolve_image_value(value, base, self.policy)
+        try:
+            return str(self.store.put_source(source))   # decoded once per distinct source bytes
         except UnreadableImageError as exc:
             reason = "decompression_bomb" if "decompression bomb" in str(exc).lower() else "unreadable_image"
             raise RowProblem(reason, "image", str(exc)) from exc
-        return str(self.store.put(img))
+        except OSError as exc:
+            raise RowProblem("unreadable_image", "image", f"image {source}: cannot read ({exc})") from exc
 
 
-def resolve_image_value(value: Any, base: Path | None) -> str | Path | bytes | Image.Image:
-    """A path (made absolute against ``base`` and checked), bytes, a PIL image, or an HF image dict."""
+def resolve_image_value(value: Any, base: Path | None,
+                        policy: ReadPolicy | None = None) -> str | Path | bytes | Image.Image:
+    """A path (resolved against ``base``, confined by ``policy`` and checked), bytes, a PIL image, or an
+    HF image dict. ``policy`` None: :meth:`ReadPolicy.from_env`."""
     if isinstance(value, Image.Image):
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, Mapping):
         if value.get("bytes") is not None:
-            return resolve_image_value(value["bytes"], base)
+            return resolve_image_value(value["bytes"], base, policy)
         if not is_missing(value.get("path")):
-            return resolve_image_value(value["path"], base)
+            return resolve_image_value(value["path"], base, policy)
         raise RowProblem("wrong_type", "image", "image dict has neither 'bytes' nor 'path'")
     if isinstance(value, (str, Path)):
-        path = Path(str(value).strip()).expanduser()
-        if not path.is_absolute() and base is not None:
-            path = base / path
+        try:
+            path = (policy or ReadPolicy.from_env()).confine(value, base, what="image")
+        except PathRejected as exc:
+            raise RowProblem(exc.reason, "image", str(exc)) from exc
         if not path.is_file():
             raise RowProblem("image_not_found", "image", f"image file not found: {path}")
         return path

@@ -31,9 +31,18 @@ from torch import nn
 from gme_data.errors import InvalidInputError
 from gme_data.mining.embedding import encode_with_instructions
 from gme_data.records import Item
+from gme_data.training.manifest import (
+    MANIFEST,
+    check_base_options,
+    file_in_folder,
+    hub_options,
+    loading_model_folder,
+    read_manifest,
+)
 from gme_data.training.rows import TrainRow
 
-MANIFEST = "manifest.json"
+__all__ = ["MANIFEST", "AdapterEmbedder", "AdapterTrainable", "ResidualAdapter", "load_adapter_embedder",
+           "read_manifest", "save_adapter"]
 WEIGHTS = "adapter.safetensors"
 KIND = "adapter"
 ROLES = ("query", "candidate")
@@ -68,7 +77,11 @@ class ResidualAdapter(nn.Module):
 
 
 def _file_sha1(path: Path) -> str:
-    return hashlib.sha1(path.read_bytes()).hexdigest()
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 class AdapterEmbedder:
@@ -113,6 +126,10 @@ def save_adapter(adapter: ResidualAdapter, path: str | Path, base_spec: str | No
     options that rebuild the same base (e.g. the offline default's ``ocr``, ``alpha``)."""
     from safetensors.torch import save_file
 
+    check_base_options(base_options or {}, f"adapter folder {path}")
+    unknown = sorted(set(extra or {}) - {"trained"})
+    if unknown:
+        raise InvalidInputError(f"adapter folder {path}: extra manifest keys {unknown} (only 'trained')")
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().float().cpu().contiguous() for k, v in adapter.state_dict().items()}
@@ -123,48 +140,52 @@ def save_adapter(adapter: ResidualAdapter, path: str | Path, base_spec: str | No
     return path
 
 
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The manifest of a saved model folder (adapter or GME LoRA); named errors when absent/broken."""
-    mpath = Path(path) / MANIFEST
-    if not mpath.is_file():
-        raise InvalidInputError(f"{path}: no {MANIFEST} (not a trained gme_data model folder)")
-    try:
-        return json.loads(mpath.read_text())
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"{mpath}: invalid JSON ({exc})") from exc
-
-
-def _load_base(spec: str | None, device: Any = None, **options: Any) -> Any:
+def _load_base(spec: str | None, device: Any = None, allow_download: bool = False, **options: Any) -> Any:
     from gme_data import load_embedder
 
     if spec is None:
         raise InvalidInputError("adapter manifest names no base embedder: pass base=...")
+    from gme_data.training.loading import is_trained_model_dir
+
+    if is_trained_model_dir(spec):  # a trained base: its own base obeys the same download rule
+        options = {"allow_download": allow_download, **options}
+    else:
+        options = {**hub_options(spec, allow_download), **options}
     return load_embedder(None if spec == "offline-default" else spec, device=device, **options)
 
 
 def load_adapter_embedder(path: str | Path, base: Any = None, device: Any = None, strict: bool = True,
-                          **options: Any) -> AdapterEmbedder:
+                          allow_download: bool = False, **options: Any) -> AdapterEmbedder:
     """A saved adapter folder -> :class:`AdapterEmbedder`. ``base``: the frozen base embedder (default:
-    the one named in the manifest, loaded with ``gme_data.load_embedder``). ``strict``: refuse a base
-    whose name differs from the one the adapter was trained on."""
+    the one named in the manifest, loaded with ``gme_data.load_embedder``; a hub id only from the local
+    cache unless ``allow_download``). ``strict``: refuse a base whose name differs from the one the
+    adapter was trained on. The manifest is checked first (see :mod:`gme_data.training.manifest`)."""
+    path = Path(path)
+    with loading_model_folder(path):
+        return _load_adapter_embedder(path, base, device, strict, allow_download, options)
+
+
+def _load_adapter_embedder(path: Path, base: Any, device: Any, strict: bool, allow_download: bool,
+                           options: dict[str, Any]) -> AdapterEmbedder:
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = Path(path)
     m = read_manifest(path)
     if m.get("kind") != KIND:
         raise InvalidInputError(f"{path}: manifest kind is {m.get('kind')!r}, expected {KIND!r}")
+    if "dim" not in m:
+        raise InvalidInputError(f"{path}: manifest has no 'dim'")
     adapter = ResidualAdapter(m["dim"], m.get("hidden"), m.get("per_role", True))
-    wpath = path / m.get("weights", WEIGHTS)
-    if not wpath.is_file():
-        raise InvalidInputError(f"{path}: adapter weights {wpath.name} missing")
+    wpath = file_in_folder(path, m.get("weights", WEIGHTS), "adapter weights")
     try:
         adapter.load_state_dict(load_file(str(wpath)))
-    except (RuntimeError, OSError) as exc:
+    except (SafetensorError, RuntimeError, OSError) as exc:
         raise InvalidInputError(f"{wpath}: cannot load adapter weights ({exc})") from exc
     if device is not None:
         adapter.to(device)
     trained_options = dict(m.get("base_options") or {})
-    base = base if base is not None else _load_base(m.get("base"), device, **{**trained_options, **options})
+    if base is None:
+        base = _load_base(m.get("base"), device, allow_download, **{**trained_options, **options})
     if strict and m.get("base_name") and getattr(base, "name", None) != m["base_name"]:
         raise InvalidInputError(f"{path}: adapter was trained on base {m['base_name']!r}, got "
                                 f"{getattr(base, 'name', None)!r} (strict=False to allow)")
@@ -176,7 +197,7 @@ def load_adapter_embedder(path: str | Path, base: Any = None, device: Any = None
             raise InvalidInputError(f"{path}: base settings differ from training for {differ} "
                                     f"(trained {[trained_options[k] for k in differ]}, got "
                                     f"{[settings[k] for k in differ]}; strict=False to allow)")
-    sha = m.get("sha1") or _file_sha1(wpath)
+    sha = _file_sha1(wpath)  # the weights on disk, not what the manifest claims
     return AdapterEmbedder(base, adapter, name=f"{getattr(base, 'name', 'base')}+adapter-{sha[:12]}")
 
 
@@ -255,6 +276,7 @@ class AdapterTrainable:
         settings = getattr(base, "settings", None)
         self.base_options = dict(base_options) if base_options is not None else (
             {k: v for k, v in settings.items() if k != "dtype"} if isinstance(settings, dict) else {})
+        check_base_options(self.base_options, f"adapter over {self.base_name}")
         if init_from is not None:  # continue from a saved adapter (GME's second stage)
             self.adapter = load_adapter_embedder(init_from, base=base).adapter.train()
         else:
@@ -283,10 +305,24 @@ class AdapterTrainable:
         return _CachedView(self)
 
     def save_trainable(self, path: Path) -> None:
-        torch.save(self.adapter.state_dict(), Path(path) / "adapter.pt")
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().cpu().contiguous() for k, v in self.adapter.state_dict().items()}
+        save_file(state, str(Path(path) / WEIGHTS))
 
     def load_trainable(self, path: Path) -> None:
-        self.adapter.load_state_dict(torch.load(Path(path) / "adapter.pt", map_location=self.device))
+        """Adapter weights from a checkpoint's ``trainable`` folder (safetensors only, never a pickle)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        f = Path(path) / WEIGHTS
+        if not f.is_file():
+            legacy = " (adapter.pt, a pickle, is never loaded)" if (Path(path) / "adapter.pt").exists() else ""
+            raise InvalidInputError(f"{path}: no {WEIGHTS}{legacy}")
+        try:
+            self.adapter.load_state_dict(load_file(str(f), device=str(self.device)))
+        except (SafetensorError, RuntimeError, OSError) as exc:
+            raise InvalidInputError(f"{f}: cannot load adapter weights ({exc})") from exc
 
     def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
         save_adapter(self.adapter, path, self.base_spec, self.base_name, {"trained": extra or {}},

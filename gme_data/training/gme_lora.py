@@ -30,7 +30,13 @@ import torch
 
 from gme_data.errors import InvalidInputError
 from gme_data.records import Item
-from gme_data.training.adapter import MANIFEST, read_manifest
+from gme_data.training.manifest import (
+    MANIFEST,
+    file_in_folder,
+    hub_options,
+    loading_model_folder,
+    read_manifest,
+)
 from gme_data.training.rows import TrainRow
 
 KIND = "gme-lora"
@@ -83,7 +89,11 @@ def random_gme_embedder(config: Any = None, seed: int = 0, device: Any = None, d
 
 
 def _sha1_file(path: Path) -> str:
-    return hashlib.sha1(path.read_bytes()).hexdigest()
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 class GmeLoraTrainable:
@@ -228,27 +238,40 @@ class GmeLoraTrainable:
 
 
 def load_gme_lora_embedder(path: str | Path, device: Any = None, dtype: Any = None, merge: bool = True,
-                           **options: Any) -> Any:
+                           allow_download: bool = False, **options: Any) -> Any:
     """A saved ``gme-lora`` folder -> ``GmeQwen2VL`` with the adapter applied (merged unless ``merge=False``).
-    ``options`` override the saved runtime settings (``position_mode``, ``max_image_tokens``, ...)."""
+    ``options`` override the saved runtime settings (``position_mode``, ``max_image_tokens``, ...). A base
+    named by hub id loads from the local Hugging Face cache only, unless ``allow_download``."""
+    path = Path(path)
+    with loading_model_folder(path):
+        return _load_gme_lora_embedder(path, device, dtype, merge, allow_download, options)
+
+
+def _load_gme_lora_embedder(path: Path, device: Any, dtype: Any, merge: bool, allow_download: bool,
+                            options: dict[str, Any]) -> Any:
     from peft import PeftModel
 
     from gme_data.retrieval.gme_qwen2vl import GmeQwen2VL
 
-    path = Path(path)
     m = read_manifest(path)
     if m.get("kind") != KIND:
         raise InvalidInputError(f"{path}: manifest kind is {m.get('kind')!r}, expected {KIND!r}")
-    base = str(path / "base") if m.get("base_in_folder") else m.get("base")
-    if base is None:
-        raise InvalidInputError(f"{path}: manifest names no base checkpoint")
-    if not (path / "adapter" / "adapter_config.json").is_file():
-        raise InvalidInputError(f"{path}: adapter/adapter_config.json missing")
+    if m.get("base_in_folder"):
+        base = str(path / "base")
+        if not (path / "base").is_dir() or (path / "base").is_symlink():
+            raise InvalidInputError(f"{path}: manifest says the base is in the folder, but base/ is not a folder")
+    else:
+        base = m.get("base")
+        if base is None:
+            raise InvalidInputError(f"{path}: manifest names no base checkpoint")
+        options = {**hub_options(base, allow_download), **options}
+    weights = file_in_folder(path / "adapter", "adapter_model.safetensors", "LoRA weights")
+    file_in_folder(path / "adapter", "adapter_config.json", "LoRA config")
     settings = {k: m[k] for k in ("position_mode", "min_image_tokens", "max_image_tokens", "max_length") if k in m}
     settings.update(options)
     emb = GmeQwen2VL.from_pretrained(base, device=device, dtype=dtype, **settings)
     peft_model = PeftModel.from_pretrained(emb.model, str(path / "adapter"))
     emb.model = (peft_model.merge_and_unload() if merge else peft_model.base_model.model).eval()
-    sha = m.get("sha1") or _sha1_file(path / "adapter" / "adapter_model.safetensors")
+    sha = _sha1_file(weights)  # the weights on disk, not what the manifest claims
     emb.name = f"{m.get('base_name') or m.get('base')}+lora-{sha[:12]}"
     return emb

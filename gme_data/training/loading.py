@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gme_data.errors import InvalidInputError
-
-KINDS = ("adapter", "gme-lora")
+from gme_data.training.manifest import KINDS, MAX_MANIFEST_BYTES
 
 
 def is_trained_model_dir(path: str | Path | None) -> bool:
@@ -23,14 +22,15 @@ def is_trained_model_dir(path: str | Path | None) -> bool:
     if not m.is_file():
         return False
     try:
-        return json.loads(m.read_text()).get("kind") in KINDS
-    except (json.JSONDecodeError, OSError, AttributeError):
+        return m.stat().st_size <= MAX_MANIFEST_BYTES and json.loads(m.read_text()).get("kind") in KINDS
+    except (json.JSONDecodeError, OSError, AttributeError, UnicodeDecodeError, RecursionError):
         return False
 
 
 def load_trained_embedder(path: str | Path, device: Any = None, dtype: Any = None, **options: Any) -> Any:
     """A trained model folder -> an embedder (``encode``, ``dim``, ``name``, ``modalities``)."""
-    from gme_data.training.adapter import load_adapter_embedder, read_manifest
+    from gme_data.training.adapter import load_adapter_embedder
+    from gme_data.training.manifest import read_manifest
 
     kind = read_manifest(path).get("kind")
     if kind == "adapter":

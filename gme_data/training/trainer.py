@@ -20,7 +20,7 @@ import math
 import shutil
 import time
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,7 +36,10 @@ from gme_data.training.gradcache import grad_cache_step
 from gme_data.training.losses import duplicate_mask, info_nce
 from gme_data.training.rows import TrainRow, table_rows
 from gme_data.training.sampler import CombinationBatchSampler
+from gme_data.training.state_io import load_state, save_state, state_files
 
+#: Optimizer + scheduler + RNG state of a checkpoint: ``optimizer.safetensors`` + ``optimizer.json``.
+OPTIMIZER_STATE = "optimizer"
 #: A chunk handed to :meth:`TrainableModel.embed`: items, role, one instruction per item.
 Chunk = tuple[list[Item], str, list[str | None]]
 
@@ -212,8 +215,8 @@ def _save_checkpoint(out: Path, model: TrainableModel, opt: torch.optim.Optimize
         shutil.rmtree(tmp)
     (tmp / "trainable").mkdir(parents=True)
     model.save_trainable(tmp / "trainable")
-    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state()},
-               tmp / "optimizer.pt")
+    save_state({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state()},
+               tmp, OPTIMIZER_STATE)
     (tmp / "state.json").write_text(json.dumps({**asdict(state), "config": asdict(cfg)}, default=str))
     if path.exists():
         shutil.rmtree(path)
@@ -233,16 +236,44 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
 def _load_checkpoint(path: Path, model: TrainableModel, opt: torch.optim.Optimizer, sched: Any) -> TrainState:
     if not (path / "state.json").is_file():
         raise InvalidInputError(f"checkpoint {path}: no state.json (not a checkpoint folder)")
+    if not state_files(path, OPTIMIZER_STATE)[0].is_file() and (path / "optimizer.pt").is_file():
+        raise InvalidInputError(
+            f"checkpoint {path}: written by an older gme_data (optimizer.pt, a pickle, which is never loaded "
+            "because unpickling runs code); delete the folder or train without resume")
+    blob = load_state(path, OPTIMIZER_STATE)
+    if not isinstance(blob, dict) or not {"optimizer", "scheduler", "rng"} <= set(blob) \
+            or not isinstance(blob["rng"], dict) or "torch" not in blob["rng"]:
+        raise InvalidInputError(f"checkpoint {path}: {OPTIMIZER_STATE}.json lacks optimizer / scheduler / rng")
+    raw = _read_train_state(path / "state.json")
     model.load_trainable(path / "trainable")
-    blob = torch.load(path / "optimizer.pt", weights_only=False, map_location="cpu")
-    opt.load_state_dict(blob["optimizer"])
-    sched.load_state_dict(blob["scheduler"])
-    torch.set_rng_state(blob["rng"]["torch"])
+    try:
+        opt.load_state_dict(blob["optimizer"])
+        sched.load_state_dict(blob["scheduler"])
+        torch.set_rng_state(blob["rng"]["torch"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise InvalidInputError(f"checkpoint {path}: optimizer state does not fit this model ({exc})") from exc
     if "cuda" in blob["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(blob["rng"]["cuda"])
-    raw = json.loads((path / "state.json").read_text())
-    raw.pop("config", None)
     return TrainState(**raw)
+
+
+def _read_train_state(path: Path) -> dict[str, Any]:
+    """``state.json`` -> the :class:`TrainState` fields (unknown keys refused, types checked)."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise InvalidInputError(f"{path}: expected a JSON object")
+    raw.pop("config", None)
+    allowed = {f.name for f in fields(TrainState)}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise InvalidInputError(f"{path}: unknown keys {unknown} (allowed: {sorted(allowed)})")
+    for key in ("step", "epoch", "batch_in_epoch"):
+        if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < 0):
+            raise InvalidInputError(f"{path}: {key} must be a non-negative integer, got {raw[key]!r}")
+    return raw
 
 
 def _evaluate(model: TrainableModel, rows: list[TrainRow], cfg: TrainConfig, state: TrainState,

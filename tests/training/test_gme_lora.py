@@ -62,7 +62,7 @@ def test_tiny_gme_lora_gradcache_resume_save_load(tmp_path):
     part = train(model, mined.table, tmp_path / "run", cfg, stop_after_steps=3)
     assert not part["finished"] and part["steps"] == 3
     ck = latest_checkpoint(tmp_path / "run")
-    assert ck is not None and (ck / "optimizer.pt").is_file()
+    assert ck is not None and (ck / "optimizer.safetensors").is_file() and not (ck / "optimizer.pt").exists()
     assert (ck / "trainable" / "adapter_model.safetensors").is_file()
     resumed_model = _model()
     report = train(resumed_model, mined.table, tmp_path / "run", cfg, resume=True)
