@@ -115,12 +115,24 @@ class DatasetSpec:
             return self.instruction_override
         return instruction_for(self.slug, self.task)
 
+    @property
+    def instruction_set(self) -> str:
+        """Which instruction set :attr:`instruction` belongs to (reports print it beside the score)."""
+        if self.instruction_override:
+            return "dataset's own"
+        try:
+            from gme_data.retrieval import instructions as _ins
+        except ImportError:  # pragma: no cover - retrieval package absent
+            return "gme_data per-task default"
+        return _ins.INSTRUCTION_SET if self.slug in _ins.INSTRUCTIONS else "gme_data per-task default"
+
     def to_dict(self) -> dict[str, Any]:
         return {"slug": self.slug, "name": self.name, "category": self.category, "task": self.task,
                 "query_modality": self.query_modality, "candidate_modality": self.candidate_modality,
                 "metric": self.metric, "metric_key": self.metric_key, "source": self.source,
                 "hub_id": self.hub_id, "revision": self.revision, "origin": self.origin,
-                "instruction": self.instruction, "partial": self.slug in PARTIAL, "note": self.note}
+                "instruction": self.instruction, "instruction_set": self.instruction_set,
+                "partial": self.slug in PARTIAL, "note": self.note}
 
 
 def instruction_for(slug: str, task: str) -> str:
