@@ -155,5 +155,9 @@ def load_gme(name_or_path: str | Path, profile: str | RuntimeProfile | None = No
     from gme_data.retrieval.gme_qwen2vl import GmeQwen2VL
 
     prof = get_profile(profile, min_image_tokens)
+    owned = sorted(set(kwargs) & {*prof.embedder_kwargs(), "dtype"})
+    if owned:
+        raise InvalidInputError(f"runtime profile {prof.name!r} sets {', '.join(owned)}; pass another profile "
+                                "(or min_image_tokens=) instead")
     return GmeQwen2VL.from_pretrained(name_or_path, device=device, dtype=prof.dtype, **prof.embedder_kwargs(),
                                       **kwargs)

@@ -122,3 +122,21 @@ def test_pre_resize_hook_feeds_the_processor(fp16_model, qwen_tokenizer) -> None
     pv_plain, _ = plain._image_inputs(item)
     # same grid, but the reference resamples twice (to 504x336, then into the budget): other pixels
     assert pv.shape == pv_plain.shape and not torch.equal(pv, pv_plain)
+
+
+def test_load_embedder_under_a_profile(tiny_model, qwen_tokenizer, tmp_path) -> None:
+    from gme_data.retrieval import load_embedder
+
+    folder = tmp_path / "tiny-gme"
+    tiny_model.save_pretrained(folder)
+    qwen_tokenizer.save_pretrained(folder)
+    emb = load_embedder(str(folder), device="cpu", runtime_profile="reference", min_image_tokens=4)
+    assert emb.dtype == torch.float16 and emb.truncation == "right" and emb.pre_resize is reference_pre_resize
+    assert (emb.min_image_tokens, emb.max_image_tokens, emb.max_length) == (4, 1280, 1800)
+    assert emb.runtime_profile == "reference[min_image_tokens=4]"
+    vec = emb.encode([Item(text="hello")], role="query", instruction=INSTR, show_progress=False)
+    assert np.isfinite(vec).all()
+    with pytest.raises(InvalidInputError, match="sets max_length"):
+        load_embedder(str(folder), device="cpu", runtime_profile="reference", max_length=64)
+    with pytest.raises(InvalidInputError, match="conflicts with runtime_profile"):
+        load_embedder(str(folder), device="cpu", dtype="bf16", runtime_profile="reference")
