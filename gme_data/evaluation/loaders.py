@@ -349,8 +349,10 @@ class HubRef:
                                           f"config {name!r} has none of the splits {list(splits)} (it has {have})")
         from gme_data.settings import cache_dir
 
+        # a local copy is re-read every time: datasets' cache can miss an edit of a same-sized file
+        fresh = {"download_mode": "force_redownload"} if self.local_copy else {}
         return self.call(_hf_load, self.path, name, split=split, revision=self.revision,
-                         cache_dir=str(cache_dir() / "hf-datasets")), f"{self.label}/{name}"
+                         cache_dir=str(cache_dir() / "hf-datasets"), **fresh), f"{self.label}/{name}"
 
 
 def _hub_ref(spec: DatasetSpec, local: Path) -> HubRef:

@@ -366,9 +366,12 @@ DatasetRef = DatasetSpec | EvalDataset | str | Path
 
 
 def _dir_stamp(path: Path) -> str:
-    """A cheap identity of a local-layout folder: path plus size/mtime of its three files."""
+    """A cheap identity of a local copy: path plus size/mtime of its files (local layout, or a hub
+    repository copy's card and parquet files)."""
     parts = [str(path.resolve())]
-    for name in ("queries.jsonl", "corpus.jsonl", "qrels.tsv", "dataset.json"):
+    names = ["queries.jsonl", "corpus.jsonl", "qrels.tsv", "dataset.json", "README.md"]
+    names += sorted(str(p.relative_to(path)) for pattern in ("*.parquet", "*/*.parquet") for p in path.glob(pattern))
+    for name in names:
         f = path / name
         if f.is_file():
             st = f.stat()

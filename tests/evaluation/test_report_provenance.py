@@ -94,3 +94,26 @@ def test_partial_suite_is_labelled_as_a_stand_in(tmp_path: Path, embedder) -> No
     assert "not the published UMRB-Partial" in md and "47 of 47" in md
     row = next(line for line in md.splitlines() if "`colours`" in line)
     assert "/ n/a" in row and "local copy" in row
+
+
+def test_edited_hub_copy_is_evaluated_again(tmp_path: Path, monkeypatch, embedder) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("GME_DATA_HOME", str(tmp_path / "home"))
+    root = tmp_path / "data"
+
+    def write(answer: str) -> None:
+        write_hub_copy(root / "remuq", {
+            "corpus": {"corpus": [{"id": "d1", "modality": "text", "text": "a red square", "image": None},
+                                  {"id": "d2", "modality": "text", "text": "a blue square", "image": None}]},
+            "query": {"test": [{"id": "q1", "modality": "image,text", "text": "which colour?",
+                                "image": Image.new("RGB", (32, 32), (220, 30, 30))}]},
+            "qrels": {"test": [{"query-id": "q1", "corpus-id": answer, "score": 1.0}]},
+        })
+
+    write("d1")
+    kw = {"suite": "custom", "data_root": root, "cache_dir": tmp_path / "cache", "show_progress": False}
+    first = run_suite(embedder, [get_spec("remuq")], tmp_path / "out", **kw).datasets["remuq"]
+    write("d2")  # new parquet files: the stored result must not be reused
+    second = run_suite(embedder, [get_spec("remuq")], tmp_path / "out", **kw).datasets["remuq"]
+    assert first.settings_hash != second.settings_hash
+    assert first.scores["hit@1"] + second.scores["hit@1"] == 100.0  # the judged answer moved: scored afresh
