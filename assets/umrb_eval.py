@@ -36,6 +36,7 @@ def dataset_rows(result: SuiteResult, label: str) -> list[dict]:
              "category": d.category, "metric": d.metric_key, "score": float(d.main_score),
              "num_queries": d.num_queries, "num_candidates": d.num_candidates,
              "seconds": d.seconds, "corpus_from_cache": d.corpus_from_cache,
+             "instruction_set": d.instruction_set, "revision": d.revision, "runtime_profile": d.runtime_profile,
              **{f"m_{k.replace('@', '_at_')}": float(v) for k, v in d.scores.items()}}
             for d in result.datasets.values()]
 

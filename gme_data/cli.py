@@ -88,14 +88,15 @@ def _options(pairs: Sequence[str]) -> dict[str, object]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from gme_data.evaluation.registry import PARTIAL, select
+    from gme_data.evaluation.registry import PARTIAL, PARTIAL_LABEL, select
 
     specs = select(args.suite, tasks=_split(args.tasks), categories=_split(args.categories),
                    names=_split(args.datasets))
     print(f"{'slug':28} {'task':7} {'category':13} {'metric':10} {'partial':7} source")
     for s in specs:
         print(f"{s.slug:28} {s.task:7} {s.category:13} {s.metric:10} {'yes' if s.slug in PARTIAL else '':7} "
-              f"{s.source}:{s.hub_id or '-'}")
+              f"{s.source}:{s.hub_id or '-'}" + (f"@{s.revision[:12]}" if s.revision else ""))
+    print(f"partial: {PARTIAL_LABEL}")
     print(f"{len(specs)} dataset(s)")
     return 0
 

@@ -46,8 +46,8 @@ class DatasetUnavailableError(SourceError):
         self.dataset = dataset
         self.source = source
         self.local_path = Path(local_path) if local_path is not None else None
-        where = (f"; put it in the local layout (queries.jsonl, corpus.jsonl, qrels.tsv) at {self.local_path}"
-                 if local_path is not None else "")
+        where = (f"; put it in the local layout (queries.jsonl, corpus.jsonl, qrels.tsv), or a copy of its hub "
+                 f"repository where the registry names one, at {self.local_path}" if local_path is not None else "")
         super().__init__(f"dataset {dataset!r} is unavailable from {source}: {reason}{where}")
 
 

@@ -1,4 +1,4 @@
-"""Load evaluation datasets: the local layout, BEIR, M-BEIR and ViDoRe.
+"""Load evaluation datasets: the local layout, BEIR, M-BEIR, ViDoRe (BEIR format) and MTEB any2any.
 
 The local layout (anyone can produce it; :mod:`gme_data.evaluation.local_suite` writes it)::
 
@@ -14,8 +14,14 @@ Only queries that have judgements are evaluated. Problems raise named errors:
 :class:`DatasetFileMissingError` (which file), :class:`BadRowError` (file and row), and
 :class:`UnknownIdError` (qrels naming ids that queries/corpus lack).
 
-Remote sources (used when ``DATA_ROOT/<slug>`` holds no local copy): BEIR and ViDoRe through
-``datasets.load_dataset``; M-BEIR from a local M-BEIR checkout (``DATA_ROOT/M-BEIR`` or
+Hub sources (used when ``DATA_ROOT/<slug>`` holds no local-layout copy) go through
+``datasets.load_dataset`` at the revision the registry pins: BEIR, ViDoRe's BEIR-format copies
+(configs ``queries`` [query-id, query], ``corpus`` [corpus-id, image], ``qrels`` [query-id,
+corpus-id, score]) and MTEB's multimodal "any2any" format of ``izhx/UMRB-*`` and ``mteb/flickr30k*``
+(configs ``corpus`` / ``query`` (or ``queries``) / ``qrels`` (or ``default``), rows ``id``,
+``modality`` in {text, image, "image,text"}, ``text``, ``image``). A copy of such a hub repository
+(its README.md dataset card with ``configs`` and its parquet files, e.g. from ``huggingface-cli
+download --repo-type dataset``) at ``DATA_ROOT/<slug>`` is read the same way, offline. M-BEIR from a local M-BEIR checkout (``DATA_ROOT/M-BEIR`` or
 ``$GME_DATA_MBEIR_ROOT``) whose jsonl files are fetched from ``TIGER-Lab/M-BEIR`` when missing
 (its images must be extracted there by hand: they ship as large tarballs). Offline
 (``HF_HUB_OFFLINE=1`` / ``HF_DATASETS_OFFLINE=1``) or on a hub failure a
@@ -276,7 +282,14 @@ def hub_offline() -> bool:
     return False
 
 
-def _hub_call(spec_name: str, hub_id: str, local: Path, fn, *args: Any, **kwargs: Any):
+def _hub_call(spec_name: str, hub_id: str, local: Path, fn, *args: Any, local_copy: bool = False,
+              **kwargs: Any):
+    if local_copy:  # a copy of the hub repository on disk: no network involved
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - an unreadable copy becomes a named error
+            raise DatasetUnavailableError(spec_name, f"the local hub copy {hub_id}", None,
+                                          f"{type(exc).__name__}: {str(exc)[:300]}") from exc
     if hub_offline():
         raise DatasetUnavailableError(spec_name, f"the Hugging Face hub ({hub_id})", local,
                                       "offline mode is on (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)")
@@ -291,6 +304,141 @@ def _hf_load(*args: Any, **kwargs: Any):
     from datasets import load_dataset
 
     return load_dataset(*args, **kwargs)
+
+
+def is_hub_copy(path: str | Path) -> bool:
+    """True for a folder holding a copy of a hub dataset repository (README.md card or parquet files)."""
+    p = Path(path)
+    if not p.is_dir():
+        return False
+    return (p / "README.md").is_file() or any(True for _ in p.glob("*.parquet")) or any(
+        True for _ in p.glob("*/*.parquet"))
+
+
+@dataclass(frozen=True)
+class HubRef:
+    """Where a hub-format dataset is read: a hub id at a revision, or a local copy of the repository."""
+
+    spec: DatasetSpec
+    path: str
+    revision: str | None
+    local: Path
+    local_copy: bool
+
+    @property
+    def label(self) -> str:
+        return f"copy:{self.path}" if self.local_copy else f"hf:{self.path}@{self.revision or 'latest'}"
+
+    def call(self, fn, *args: Any, **kwargs: Any):
+        return _hub_call(self.spec.slug, self.path, self.local, fn, *args, local_copy=self.local_copy, **kwargs)
+
+    def config(self, names: tuple[str, ...], splits: tuple[str, ...]):
+        """The first config of ``names`` the repository has, at the first of ``splits`` it offers
+        (or its only split)."""
+        from datasets import get_dataset_config_names, get_dataset_split_names
+
+        configs = self.call(get_dataset_config_names, self.path, revision=self.revision)
+        name = next((n for n in names if n in configs), None)
+        if name is None:
+            raise DatasetUnavailableError(self.spec.slug, self.label, self.local,
+                                          f"none of the configs {list(names)} (it has {sorted(configs)})")
+        have = self.call(get_dataset_split_names, self.path, name, revision=self.revision)
+        split = next((s for s in splits if s in have), have[0] if len(have) == 1 else None)
+        if split is None:
+            raise DatasetUnavailableError(self.spec.slug, self.label, self.local,
+                                          f"config {name!r} has none of the splits {list(splits)} (it has {have})")
+        from gme_data.settings import cache_dir
+
+        # a local copy is re-read every time: datasets' cache can miss an edit of a same-sized file
+        fresh = {"download_mode": "force_redownload"} if self.local_copy else {}
+        return self.call(_hf_load, self.path, name, split=split, revision=self.revision,
+                         cache_dir=str(cache_dir() / "hf-datasets"), **fresh), f"{self.label}/{name}"
+
+
+def _hub_ref(spec: DatasetSpec, local: Path) -> HubRef:
+    if is_hub_copy(local):
+        return HubRef(spec, str(local), None, local, True)
+    return HubRef(spec, spec.hub_id or "", spec.revision, local, False)
+
+
+def _qrels_rows(ds, where: str, queries: dict[str, Item], corpus: dict[str, Item]) -> dict[str, dict[str, int]]:
+    qrels: dict[str, dict[str, int]] = {}
+    dropped = 0
+    for i, r in enumerate(ds):
+        try:
+            qid, cid, score = str(r["query-id"]), str(r["corpus-id"]), int(float(r["score"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadRowError(where, i + 1, f"qrels row needs query-id, corpus-id and a numeric score ({exc})") from None
+        if qid in queries and cid in corpus:
+            qrels.setdefault(qid, {})[cid] = score
+        else:
+            dropped += 1
+    if dropped:
+        log.warning("%s: dropped %d qrels rows naming ids absent from queries/corpus", where, dropped)
+    if not qrels:
+        raise BadRowError(where, 1, "no usable judgements")
+    return qrels
+
+
+def load_vidore_beir(spec: DatasetSpec, local: Path, split: str = "test") -> EvalDataset:
+    """ViDoRe's BEIR-format copy: ``queries`` (query-id, query), ``corpus`` (corpus-id, image), ``qrels``."""
+    ref = _hub_ref(spec, local)
+    queries_ds, qwhere = ref.config(("queries",), (split,))
+    corpus_ds, cwhere = ref.config(("corpus",), (split, "corpus"))
+    qrels_ds, rwhere = ref.config(("qrels",), (split,))
+    corpus: dict[str, Item] = {}
+    for i, row in enumerate(corpus_ds):
+        cid, image = row.get("corpus-id"), row.get("image")
+        if cid is None or image is None:
+            raise BadRowError(cwhere, i + 1, "corpus row needs 'corpus-id' and 'image'")
+        corpus[str(cid)] = Item(image=image, id=str(cid), metadata={"image_key": f"{ref.label}:{cid}"})
+    queries: dict[str, Item] = {}
+    for i, row in enumerate(queries_ds):
+        qid, text = row.get("query-id"), (row.get("query") or "").strip()
+        if qid is None or not text:
+            raise BadRowError(qwhere, i + 1, "query row needs 'query-id' and a non-empty 'query'")
+        queries[str(qid)] = Item(text=text, id=str(qid))
+    qrels = _qrels_rows(qrels_ds, rwhere, queries, corpus)
+    return EvalDataset(name=spec.slug, queries={q: queries[q] for q in queries if q in qrels}, corpus=corpus,
+                       qrels=qrels, instruction=spec.instruction, task=spec.task, metric=spec.metric,
+                       source=ref.label)
+
+
+_ANY2ANY_MODALITIES = {"text": (True, False), "image": (False, True), "image,text": (True, True)}
+
+
+def _any2any_items(ds, where: str, label: str, kind: str) -> dict[str, Item]:
+    items: dict[str, Item] = {}
+    for i, row in enumerate(ds):
+        rid, modality = row.get("id"), row.get("modality")
+        if rid is None:
+            raise BadRowError(where, i + 1, f"{kind} row has no 'id'")
+        if modality not in _ANY2ANY_MODALITIES:
+            raise BadRowError(where, i + 1, f"{kind} {rid!r}: modality must be one of "
+                                            f"{sorted(_ANY2ANY_MODALITIES)}, got {modality!r}")
+        want_text, want_image = _ANY2ANY_MODALITIES[modality]
+        text = ((row.get("text") or "").strip() or None) if want_text else None
+        image = row.get("image") if want_image else None
+        if (want_text and text is None) or (want_image and image is None):
+            raise BadRowError(where, i + 1, f"{kind} {rid!r}: modality {modality!r} but its "
+                                            f"{'text' if want_text and text is None else 'image'} is empty")
+        meta = {"image_key": f"{label}:{rid}"} if image is not None else None
+        items[str(rid)] = Item(text=text, image=image, id=str(rid), metadata=meta)
+    return items
+
+
+def load_any2any(spec: DatasetSpec, local: Path, split: str = "test") -> EvalDataset:
+    """MTEB's multimodal retrieval format (``izhx/UMRB-*``, ``mteb/flickr30k*``): corpus, query, qrels."""
+    ref = _hub_ref(spec, local)
+    corpus_ds, cwhere = ref.config(("corpus",), ("corpus", split))
+    queries_ds, qwhere = ref.config(("query", "queries"), (split,))
+    qrels_ds, rwhere = ref.config(("qrels", "default"), (split,))
+    corpus = _any2any_items(corpus_ds, cwhere, ref.label, "corpus")
+    queries = _any2any_items(queries_ds, qwhere, ref.label, "query")
+    qrels = _qrels_rows(qrels_ds, rwhere, queries, corpus)
+    return EvalDataset(name=spec.slug, queries={q: queries[q] for q in queries if q in qrels}, corpus=corpus,
+                       qrels=qrels, instruction=spec.instruction, task=spec.task, metric=spec.metric,
+                       source=ref.label)
 
 
 def load_beir_hub(spec: DatasetSpec, hub_id: str, local: Path, split: str = "test",
@@ -324,28 +472,6 @@ def load_beir_hub(spec: DatasetSpec, hub_id: str, local: Path, split: str = "tes
     return EvalDataset(name=spec.slug, queries={q: queries[q] for q in queries if q in qrels}, corpus=corpus,
                        qrels=qrels, instruction=spec.instruction, task=spec.task, metric=spec.metric,
                        source=f"hf:{hub_id}")
-
-
-def load_vidore(spec: DatasetSpec, hub_id: str, local: Path, split: str = "test") -> EvalDataset:
-    """A ViDoRe v1 dataset: pages = distinct ``image_filename``s, queries = distinct non-empty queries."""
-    ds = _hub_call(spec.slug, hub_id, local, _hf_load, hub_id, split=split)
-    corpus: dict[str, Item] = {}
-    qid_of: dict[str, str] = {}
-    queries: dict[str, Item] = {}
-    qrels: dict[str, dict[str, int]] = {}
-    for i, row in enumerate(ds):
-        cid = str(row.get("image_filename") or f"page-{i}")
-        if cid not in corpus:
-            corpus[cid] = Item(image=row["image"], id=cid, metadata={"image_key": cid})
-        q = (row.get("query") or "").strip()
-        if not q:
-            continue
-        if q not in qid_of:
-            qid_of[q] = f"q{len(qid_of)}"
-            queries[qid_of[q]] = Item(text=q, id=qid_of[q])
-        qrels.setdefault(qid_of[q], {})[cid] = 1
-    return EvalDataset(name=spec.slug, queries=queries, corpus=corpus, qrels=qrels, instruction=spec.instruction,
-                       task=spec.task, metric=spec.metric, source=f"hf:{hub_id}")
 
 
 def mbeir_root(data_root: Path) -> Path:
@@ -424,8 +550,10 @@ def load_spec(spec: DatasetSpec, data_root: str | Path | None = None) -> list[Ev
     if spec.source == "beir":
         return [load_beir_hub(spec, spec.hub_id or "", local, split=spec.options.get("split", "test"),
                               qrels_repo=spec.options.get("qrels_repo"))]
-    if spec.source == "vidore":
-        return [load_vidore(spec, spec.hub_id or "", local, split=spec.options.get("split", "test"))]
+    if spec.source == "vidore-beir":
+        return [load_vidore_beir(spec, local, split=spec.options.get("split", "test"))]
+    if spec.source == "any2any":
+        return [load_any2any(spec, local, split=spec.options.get("split", "test"))]
     if spec.source == "mbeir":
         return [load_mbeir(spec, mbeir_root(root), local)]
     if spec.source == "local-suite":

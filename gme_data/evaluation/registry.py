@@ -2,8 +2,11 @@
 
 Each :class:`DatasetSpec` says what a dataset is (category, task, query/candidate modality), how it
 is scored (``metric`` as the paper prints it, ``metric_key`` as :mod:`gme_data.evaluation.metrics`
-computes it), which instruction its queries carry and where it comes from (BEIR and ViDoRe on the
-Hugging Face hub, M-BEIR files from ``TIGER-Lab/M-BEIR``, or the local layout).
+computes it), which instruction its queries carry and where it comes from: BEIR on the Hugging Face
+hub, M-BEIR files from ``TIGER-Lab/M-BEIR``, and the copies GME's own evaluation code uses, each with
+the hub ``revision`` it pins and the ``origin`` (``repository@commit:path``) where id and revision
+were read: ViDoRe's BEIR-format ``vidore/*_test_beir`` / ``*_test_subsampled_beir`` sets
+(``vidore-beir``), GME's ``izhx/UMRB-*`` conversions and MTEB's ``mteb/flickr30k*`` (``any2any``).
 
 Recall in UMRB: the M-BEIR-style tasks (everything scored "Recall@k" in the paper) follow UniIR,
 whose ``Recall@k`` is a hit rate (1 if any relevant candidate is in the top k). Those specs therefore
@@ -14,10 +17,15 @@ Categories follow the UMRB table: ``single-modal`` (T->T, I->I), ``cross-modal``
 and ``fused-modal`` (T->IT, IT->T, IT->I, IT->IT). ``visual-document`` is accepted in selections as
 an alias for the T->VD task (ViDoRe), which the table files under cross-modal.
 
-Presets: ``umrb`` (all 47), ``umrb-partial`` (:data:`PARTIAL`: 18 datasets, 38%, covering every
-task and category; GME's own partial list is not published, this subset is ours: the small-corpus
-members of each task) and ``local`` (:mod:`gme_data.evaluation.local_suite`, built offline from
-bundled data; not part of UMRB).
+Presets: ``umrb`` (all 47), ``umrb-partial`` and ``local`` (:mod:`gme_data.evaluation.local_suite`,
+built offline from bundled data; not part of UMRB).
+
+UMRB-Partial is published: the "In partial" column of the UMRB dataset table in the GME paper's
+appendix (about 39% of the datasets). That column could not be read for this registry, so the
+published membership is unverified for every one of the 47 datasets (:data:`PARTIAL_UNVERIFIED`;
+:data:`PARTIAL_PUBLISHED` is empty until someone transcribes it). Until then ``umrb-partial`` runs
+:data:`PARTIAL`, gme_data's stand-in of the same size (18 datasets, 38%, every task and category,
+the small-corpus members of each task), and reports say so (:data:`PARTIAL_LABEL`).
 """
 
 from __future__ import annotations
@@ -43,7 +51,16 @@ CATEGORY_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _MODALITY = {"T": "text", "I": "image", "IT": "fused", "VD": "image"}
 #: Where queries/candidates of a task come from in a UMRB query/candidate pair.
-SOURCE_KINDS = ("beir", "mbeir", "vidore", "local", "local-suite")
+#: ``vidore-beir``: ViDoRe's BEIR-format copies (configs ``queries``/``corpus``/``qrels``);
+#: ``any2any``: MTEB's multimodal retrieval format (configs ``corpus``/``query``/``qrels``, rows with
+#: ``id``, ``modality``, ``text``, ``image``), used by ``izhx/UMRB-*`` and ``mteb/flickr30k*``.
+SOURCE_KINDS = ("beir", "mbeir", "vidore-beir", "any2any", "local", "local-suite")
+
+#: Where GME's evaluation code names its dataset copies (repository@commit:path).
+IZHX_VIDORE_ORIGIN = ("izhx/mteb@ff74380542e3942b7e60e782636dc2aa7a4c0d3e:"
+                      "mteb/tasks/Image/Any2AnyRetrieval/eng/VidoreBenchRetrieval.py")
+IZHX_UMRB_ORIGIN = "izhx/mteb@24c37098b71b8cf81922098d3dd11fed51205889:mteb/tasks/Image/Any2AnyRetrieval/eng/{}.py"
+MTEB_FLICKR_ORIGIN = "embeddings-benchmark/mteb@a905523d0111f999360b312bd4a601a0a97a0e1c:mteb/tasks/retrieval/eng/{}.py"
 
 _CQA_SUBFORUMS = ("android", "english", "gaming", "gis", "mathematica", "physics", "programmers", "stats",
                   "tex", "unix", "webmasters", "wordpress")
@@ -62,6 +79,10 @@ class DatasetSpec:
     options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     note: str = ""
     instruction_override: str | None = None
+    #: hub revision (commit) of ``hub_id`` that GME's code pins; ``None``: unpinned (latest)
+    revision: str | None = None
+    #: where ``hub_id``/``revision`` were read (``repository@commit:path``)
+    origin: str = ""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -94,12 +115,24 @@ class DatasetSpec:
             return self.instruction_override
         return instruction_for(self.slug, self.task)
 
+    @property
+    def instruction_set(self) -> str:
+        """Which instruction set :attr:`instruction` belongs to (reports print it beside the score)."""
+        if self.instruction_override:
+            return "dataset's own"
+        try:
+            from gme_data.retrieval import instructions as _ins
+        except ImportError:  # pragma: no cover - retrieval package absent
+            return "gme_data per-task default"
+        return _ins.INSTRUCTION_SET if self.slug in _ins.INSTRUCTIONS else "gme_data per-task default"
+
     def to_dict(self) -> dict[str, Any]:
         return {"slug": self.slug, "name": self.name, "category": self.category, "task": self.task,
                 "query_modality": self.query_modality, "candidate_modality": self.candidate_modality,
                 "metric": self.metric, "metric_key": self.metric_key, "source": self.source,
-                "hub_id": self.hub_id, "instruction": self.instruction, "partial": self.slug in PARTIAL,
-                "note": self.note}
+                "hub_id": self.hub_id, "revision": self.revision, "origin": self.origin,
+                "instruction": self.instruction, "instruction_set": self.instruction_set,
+                "partial": self.slug in PARTIAL, "note": self.note}
 
 
 def instruction_for(slug: str, task: str) -> str:
@@ -142,15 +175,16 @@ def _mbeir(slug: str, name: str, task: str, metric: str, mbeir_name: str, task_i
     }, note=f"M-BEIR {stem} (local pool)")
 
 
-def _vidore(slug: str, name: str, hub: str) -> DatasetSpec:
-    return DatasetSpec(slug, name, "T->VD", "NDCG@5", "vidore", hub, {"split": "test"}, note="ViDoRe v1")
+def _vidore(slug: str, name: str, hub: str, revision: str) -> DatasetSpec:
+    return DatasetSpec(slug, name, "T->VD", "NDCG@5", "vidore-beir", hub, {"split": "test"},
+                       note="ViDoRe v1, BEIR-format copy as GME's code evaluates it", revision=revision,
+                       origin=IZHX_VIDORE_ORIGIN)
 
 
-def _local(slug: str, name: str, task: str, metric: str, note: str) -> DatasetSpec:
-    return DatasetSpec(slug, name, task, metric, "local", None, {}, note=note)
-
-
-_UMRB_STYLE = "UMRB-style conversion with no public hub copy known to gme_data: provide it in the local layout"
+def _any2any(slug: str, name: str, task: str, metric: str, hub: str, revision: str, origin: str,
+             note: str) -> DatasetSpec:
+    return DatasetSpec(slug, name, task, metric, "any2any", hub, {"split": "test"}, note=note, revision=revision,
+                       origin=origin)
 
 UMRB: tuple[DatasetSpec, ...] = (
     # ---- single-modal: T->T (BEIR, NDCG@10) + WebQA text part (Recall@5)
@@ -178,25 +212,38 @@ UMRB: tuple[DatasetSpec, ...] = (
     # ---- cross-modal: T->I
     _mbeir("visualnews_t2i", "VisualNews", "T->I", "Recall@5", "visualnews", 0),
     _mbeir("mscoco_t2i", "MSCOCO", "T->I", "Recall@5", "mscoco", 0, pool_suffix="_test"),
-    _local("flickr30k_t2i", "Flickr30k", "T->I", "Recall@5",
-           "Flickr30k 1K test split (Karpathy); " + _UMRB_STYLE),
+    _any2any("flickr30k_t2i", "Flickr30k", "T->I", "Recall@5", "mteb/flickr30kt2i",
+             "e819702b287bfbe084e129a61f308a802b7c108e", MTEB_FLICKR_ORIGIN.format("flickr30k_t2i_retrieval"),
+             "Flickr30k 1K test split; MTEB copy (GME's code read it as isaacchung/flickr30kt2i, same revision)"),
     _mbeir("fashion200k_t2i", "Fashion200K", "T->I", "Recall@10", "fashion200k", 0),
     # ---- cross-modal: T->VD (ViDoRe v1, NDCG@5)
-    _vidore("vidore_tatdqa", "TAT-DQA", "vidore/tatdqa_test"),
-    _vidore("vidore_arxivqa", "ArxivQA", "vidore/arxivqa_test_subsampled"),
-    _vidore("vidore_docvqa", "DocVQA", "vidore/docvqa_test_subsampled"),
-    _vidore("vidore_infovqa", "InfoVQA", "vidore/infovqa_test_subsampled"),
-    _vidore("vidore_shift_project", "Shift Project", "vidore/shiftproject_test"),
-    _vidore("vidore_ai", "AI", "vidore/syntheticDocQA_artificial_intelligence_test"),
-    _vidore("vidore_government_reports", "Government Reports", "vidore/syntheticDocQA_government_reports_test"),
-    _vidore("vidore_healthcare", "Healthcare", "vidore/syntheticDocQA_healthcare_industry_test"),
-    _vidore("vidore_energy", "Energy", "vidore/syntheticDocQA_energy_test"),
-    _vidore("vidore_tabfquad", "TabFQuAD", "vidore/tabfquad_test_subsampled"),
+    _vidore("vidore_tatdqa", "TAT-DQA", "vidore/tatdqa_test_beir",
+            "5feb5630fdff4d8d189ffedb2dba56862fdd45c0"),
+    _vidore("vidore_arxivqa", "ArxivQA", "vidore/arxivqa_test_subsampled_beir",
+            "7d94d570960eac2408d3baa7a33f9de4822ae3e4"),
+    _vidore("vidore_docvqa", "DocVQA", "vidore/docvqa_test_subsampled_beir",
+            "162ba2fc1a8437eda8b6c37b240bc1c0f0deb092"),
+    _vidore("vidore_infovqa", "InfoVQA", "vidore/infovqa_test_subsampled_beir",
+            "b802cc5fd6c605df2d673a963667d74881d2c9a4"),
+    _vidore("vidore_shift_project", "Shift Project", "vidore/shiftproject_test_beir",
+            "84a382e05c4473fed9cff2bbae95fe2379416117"),
+    _vidore("vidore_ai", "AI", "vidore/syntheticDocQA_artificial_intelligence_test_beir",
+            "2d9ebea5a1c6e9ef4a3b902a612f605dca11261c"),
+    _vidore("vidore_government_reports", "Government Reports", "vidore/syntheticDocQA_government_reports_test_beir",
+            "b4909afa930f81282fd20601e860668073ad02aa"),
+    _vidore("vidore_healthcare", "Healthcare", "vidore/syntheticDocQA_healthcare_industry_test_beir",
+            "f9e25d5b6e13e1ad9f5c3cce202565031b3ab164"),
+    _vidore("vidore_energy", "Energy", "vidore/syntheticDocQA_energy_test_beir",
+            "9935aadbad5c8deec30910489db1b2c7133ae7a7"),
+    _vidore("vidore_tabfquad", "TabFQuAD", "vidore/tabfquad_test_subsampled_beir",
+            "61a2224bcd29b7b261a4892ff4c8bea353527a31"),
     # ---- cross-modal: I->T
     _mbeir("visualnews_i2t", "VisualNews", "I->T", "Recall@5", "visualnews", 3),
     _mbeir("mscoco_i2t", "MSCOCO", "I->T", "Recall@5", "mscoco", 3, pool_suffix="_test"),
-    _local("flickr30k_i2t", "Flickr30k", "I->T", "Recall@5",
-           "Flickr30k 1K test split (Karpathy); " + _UMRB_STYLE),
+    _any2any("flickr30k_i2t", "Flickr30k", "I->T", "Recall@5", "mteb/flickr30ki2t",
+             "e26fbfcb4532ab61e3c8512fdf3dd9008f2575bd", MTEB_FLICKR_ORIGIN.format("flickr30k_i2t_retrieval"),
+             "Flickr30k 1K test split; MTEB copy (GME's code read isaacchung/flickr30ki2t "
+             "@6984df6bd4380034e7766d9a992d8907df363efb)"),
     _mbeir("fashion200k_i2t", "Fashion200K", "I->T", "Recall@10", "fashion200k", 3),
     # ---- fused-modal: T->IT
     _mbeir("webqa_t2it", "WebQA", "T->IT", "Recall@5", "webqa", 2),
@@ -204,19 +251,27 @@ UMRB: tuple[DatasetSpec, ...] = (
     # ---- fused-modal: IT->T
     _mbeir("oven_it2t", "OVEN", "IT->T", "Recall@5", "oven", 6),
     _mbeir("infoseek_it2t", "InfoSeek", "IT->T", "Recall@5", "infoseek", 6),
-    _local("remuq", "ReMuQ", "IT->T", "Recall@5", _UMRB_STYLE),
-    _local("llava", "LLaVA", "IT->T", "Recall@5", _UMRB_STYLE),
-    _local("okvqa", "OK-VQA", "IT->T", "Recall@10", _UMRB_STYLE),
+    _any2any("remuq", "ReMuQ", "IT->T", "Recall@5", "izhx/UMRB-ReMuQ", "f0bd5955d2897bd1bed56546e88082d966c90a80",
+             IZHX_UMRB_ORIGIN.format("ReMuQIT2TRetrieval"), "GME's UMRB conversion"),
+    _any2any("llava", "LLaVA", "IT->T", "Recall@5", "izhx/UMRB-LLaVA", "2a5ed414aab388d8cdd244ba2cf8c8960df4d44d",
+             IZHX_UMRB_ORIGIN.format("LLaVAIT2TRetrieval"), "GME's UMRB conversion"),
+    _any2any("okvqa", "OK-VQA", "IT->T", "Recall@10", "izhx/UMRB-OKVQA", "96a84a043f5465893670cf616f90e64086c0417a",
+             IZHX_UMRB_ORIGIN.format("OKVQAIT2TRetrieval"), "GME's UMRB conversion"),
     # ---- fused-modal: IT->I
     _mbeir("cirr", "CIRR", "IT->I", "Recall@5", "cirr", 7),
     _mbeir("fashioniq", "FashionIQ", "IT->I", "Recall@10", "fashioniq", 7),
     # ---- fused-modal: IT->IT
     _mbeir("oven_it2it", "OVEN", "IT->IT", "Recall@5", "oven", 8),
-    _local("evqa", "E-VQA", "IT->IT", "Recall@5", _UMRB_STYLE),
+    _any2any("evqa", "E-VQA", "IT->IT", "Recall@5", "izhx/UMRB-EncyclopediaVQA",
+             "d6eae4f06e260664eb3f276fd1bdb5d4d4c9f32b", IZHX_UMRB_ORIGIN.format("EncyclopediaVQAIT2ITRetrieval"),
+             "GME's UMRB conversion"),
     _mbeir("infoseek_it2it", "InfoSeek", "IT->IT", "Recall@5", "infoseek", 8),
 )
 
-#: UMRB-Partial (ours, documented above): 18 of 47 datasets (38%), every task and category.
+#: UMRB-Partial membership transcribed from the paper's "In partial" column (slug -> member?); empty:
+#: the column could not be read (see the module docstring).
+PARTIAL_PUBLISHED: dict[str, bool] = {}
+#: gme_data's stand-in for UMRB-Partial (documented above): 18 of 47 datasets (38%), every task and category.
 PARTIAL: tuple[str, ...] = (
     "arguana", "nfcorpus", "scifact", "fiqa", "webqa_t2t",  # T->T
     "nights",  # I->I
@@ -262,6 +317,12 @@ LOCAL_SUITE: tuple[DatasetSpec, ...] = (
 )
 
 REGISTRY: dict[str, DatasetSpec] = {s.slug: s for s in UMRB}
+#: Datasets whose published UMRB-Partial membership is unverified (all 47 while PARTIAL_PUBLISHED is empty).
+PARTIAL_UNVERIFIED: tuple[str, ...] = tuple(s for s in REGISTRY if s not in PARTIAL_PUBLISHED)
+#: How reports name the ``umrb-partial`` preset.
+PARTIAL_LABEL = ("gme_data stand-in, not the published UMRB-Partial (membership unverified for "
+                 f"{len(PARTIAL_UNVERIFIED)} of {len(UMRB)} datasets)" if PARTIAL_UNVERIFIED
+                 else "published UMRB-Partial")
 LOCAL_REGISTRY: dict[str, DatasetSpec] = {s.slug: s for s in LOCAL_SUITE}
 PRESETS: dict[str, tuple[str, ...]] = {
     "umrb": tuple(REGISTRY),

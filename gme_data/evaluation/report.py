@@ -1,11 +1,18 @@
 """Reports of an evaluation run: ``results.json``, a markdown table, a bar chart and a DuckDB table.
 
-Published UMRB scores (GME paper, Table 2; see ``docs/gme-reference.md``) are shown beside the run.
-They are per-task means over the 47 UMRB datasets; category means of the published models are
+Published UMRB scores are shown beside the run: the UMRB results table of the GME paper (Zhang et al.,
+"GME: Improving Universal Multimodal Retrieval by Multimodal LLMs", arXiv:2412.16855; the table's
+number differs between versions of the paper, so it is cited by content, not number; the GME-2B/7B
+averages 64.45/67.44 also appear on the model cards). They are per-task means over the 47 UMRB datasets; category means of the published models are
 derived from them by weighting each task by its number of datasets (the paper's averages are plain
 means over datasets, which this reproduces for GME: 2B 64.46 vs the printed 64.45, 7B 67.44 vs 67.44;
 the baseline rows do not add up as exactly, e.g. CLIP-SF 43.24 vs 43.66, and are shown as printed).
 A run on another suite (``local``, a subset) is not comparable number for number; the report says so.
+
+Every score is printed with what produced it: the instruction set (``gme-mteb@075873f9`` = GME's own
+strings, see :mod:`gme_data.retrieval.instructions`), the dataset revision (the hub commit pinned by
+the registry, ``unpinned`` or a local copy) and the runtime profile of the embedder
+(:mod:`gme_data.retrieval.gme_profiles`, with its dtype).
 """
 
 from __future__ import annotations
@@ -17,10 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gme_data.evaluation.registry import CATEGORIES, TASK_CATEGORY, TASKS, UMRB, counts_by_task
+from gme_data.evaluation.registry import CATEGORIES, PARTIAL_LABEL, TASK_CATEGORY, TASKS, UMRB, counts_by_task
 from gme_data.evaluation.runner import SuiteResult, _write_json
 
-#: Published UMRB task means (x100) and overall average; GME paper, Table 2.
+#: Published UMRB task means (x100) and overall average; the GME paper's UMRB results table (arXiv:2412.16855).
 PUBLISHED: dict[str, dict[str, float]] = {
     "GME-2B": {"T->T": 55.93, "I->I": 29.86, "T->I": 57.36, "T->VD": 87.84, "I->T": 61.93, "T->IT": 76.47,
                "IT->T": 64.58, "IT->I": 37.02, "IT->IT": 66.47, "avg": 64.45},
@@ -58,6 +65,13 @@ def _fmt(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
 
+def _short_rev(rev: str) -> str:
+    """A 40-hex hub commit shortened to 12 characters; other values (``unpinned``, ``local copy``) as they are."""
+    if len(rev) == 40 and all(c in "0123456789abcdef" for c in rev):
+        return f"`{rev[:12]}`"
+    return rev or "unrecorded"
+
+
 def _label(r: SuiteResult, labels: dict[int, str], i: int) -> str:
     return labels.get(i) or r.model
 
@@ -74,30 +88,40 @@ def markdown_report(result: SuiteResult, compare: Sequence[SuiteResult] = (),
                  + (f"; unavailable: {len(result.failed)}" if result.failed else "") + f"; created {result.created}")
     lines.append("- scores x100; headline metric per dataset (UMRB's Recall@k = UniIR hit rate, `hit@k`); "
                  "task/category/average = plain means over datasets")
+    if result.suite in ("umrb-partial", "partial"):
+        lines.append(f"- suite `umrb-partial`: {PARTIAL_LABEL}")
     if result.suite not in ("umrb",) and published:
         lines.append(f"- published rows are UMRB (47 datasets); this run is `{result.suite}`, so they are "
                      "context, not a like-for-like comparison")
+    lines.append("- each row names its runtime profile and instruction set; the per-dataset table adds the dataset "
+                 "revision (`unpinned`: latest hub copy)")
     lines.append("")
-    head = ["model", *tasks, *cats, "avg"]
+    head = ["model", "runtime profile", "instructions", *tasks, *cats, "avg"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     for r, name in zip(runs, names, strict=True):
-        cells = [name] + [_fmt(r.tasks.get(t)) for t in tasks] + [_fmt(r.categories.get(c)) for c in cats]
+        cells = [name, ", ".join(r.runtime_profiles), ", ".join(r.instruction_sets)]
+        cells += [_fmt(r.tasks.get(t)) for t in tasks] + [_fmt(r.categories.get(c)) for c in cats]
         lines.append("| " + " | ".join(cells + [_fmt(r.overall)]) + " |")
     for p in published:
         pc = published_categories(p)
-        cells = [f"{p} (published)"] + [_fmt(PUBLISHED[p][t]) for t in tasks] + [_fmt(pc[c]) for c in cats]
+        cells = [f"{p} (published)", "as published", "as published"]
+        cells += [_fmt(PUBLISHED[p][t]) for t in tasks] + [_fmt(pc[c]) for c in cats]
         lines.append("| " + " | ".join(cells + [_fmt(PUBLISHED[p]["avg"])]) + " |")
     lines += ["", "## Per dataset", ""]
-    head = ["dataset", "task", "metric", *names, "queries", "candidates"]
+    head = ["dataset", "task", "metric", *[f"{n} (score / runtime profile)" for n in names], "instructions",
+            "revision", "queries", "candidates"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     slugs = list(dict.fromkeys(s for r in runs for s in r.datasets))
     for slug in slugs:
         ref = next(r.datasets[slug] for r in runs if slug in r.datasets)
         cells = [f"{ref.name} (`{slug}`)", ref.task, f"{ref.metric} (`{ref.metric_key}`)"]
-        cells += [_fmt(r.datasets[slug].main_score) if slug in r.datasets else "–" for r in runs]
-        cells += [str(ref.num_queries), str(ref.num_candidates)]
+        cells += [f"{_fmt(r.datasets[slug].main_score)} / {r.datasets[slug].runtime_profile or 'unrecorded'}"
+                  if slug in r.datasets else "–" for r in runs]
+        sets = sorted({r.datasets[slug].instruction_set or "unrecorded" for r in runs if slug in r.datasets})
+        revs = sorted({_short_rev(r.datasets[slug].revision) for r in runs if slug in r.datasets})
+        cells += [", ".join(sets), ", ".join(revs), str(ref.num_queries), str(ref.num_candidates)]
         lines.append("| " + " | ".join(cells) + " |")
     if result.failed:
         lines += ["", "## Unavailable datasets", ""]

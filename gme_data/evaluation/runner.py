@@ -7,6 +7,9 @@
   present, chunked).
 - Scores: every metric in ``metrics`` (x100), the dataset's headline score (its ``metric_key``),
   means per task and per category (plain means over datasets) and the overall mean.
+- Provenance beside every score: the instruction set, the dataset revision (the hub commit the
+  registry pins, ``unpinned``, or ``local copy``) and the embedder's runtime profile
+  (:mod:`gme_data.retrieval.gme_profiles`; ``n/a`` for embedders without one).
 - Resumable: ``OUT/datasets/<slug>.json`` is written as each dataset finishes; a rerun with the same
   settings (model key, metrics, top-k, instruction, and for local copies the files' size/mtime)
   loads it instead of evaluating again. Datasets that fail to load are reported
@@ -68,6 +71,9 @@ class DatasetResult:
     parts: int = 1
     corpus_from_cache: bool = False
     source: str = ""
+    instruction_set: str = ""
+    revision: str = ""
+    runtime_profile: str = ""
     version: int = RESULT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +110,15 @@ class SuiteResult:
     def overall(self) -> float:
         return _mean(r.main_score for r in self.datasets.values())
 
+    @property
+    def runtime_profiles(self) -> list[str]:
+        """The runtime profiles that produced the scores (normally one)."""
+        return sorted({r.runtime_profile or "unrecorded" for r in self.datasets.values()})
+
+    @property
+    def instruction_sets(self) -> list[str]:
+        return sorted({r.instruction_set or "unrecorded" for r in self.datasets.values()})
+
     def metric_means(self) -> dict[str, float]:
         """Mean over datasets of each metric (x100)."""
         keys = [m for m in self.metrics if all(m in r.scores for r in self.datasets.values())]
@@ -119,7 +134,9 @@ class SuiteResult:
             "tasks": self.tasks, "categories": self.categories,
             "datasets": {k: {**r.scores, "main_metric": r.metric_key, "metric": r.metric, "main_score": r.main_score,
                              "task": r.task, "category": r.category, "name": r.name,
-                             "num_queries": r.num_queries, "num_candidates": r.num_candidates}
+                             "num_queries": r.num_queries, "num_candidates": r.num_candidates,
+                             "instruction_set": r.instruction_set, "revision": r.revision,
+                             "runtime_profile": r.runtime_profile, "source": r.source}
                          for k, r in self.datasets.items()},
             "failed": dict(self.failed),
         })
@@ -135,7 +152,9 @@ class SuiteResult:
                                      metric=r.get("metric", r["main_metric"]), metric_key=r["main_metric"],
                                      main_score=r["main_score"], scores=scores, num_queries=r.get("num_queries", 0),
                                      num_candidates=r.get("num_candidates", 0), model=d.get("model", ""),
-                                     settings_hash="", seconds=0.0)
+                                     settings_hash="", seconds=0.0, source=r.get("source", ""),
+                                     instruction_set=r.get("instruction_set", ""), revision=r.get("revision", ""),
+                                     runtime_profile=r.get("runtime_profile", ""))
         return cls(model=d.get("model", ""), suite=d.get("suite", ""), datasets=ds,
                    failed=dict(d.get("failed", {})), created=d.get("created", ""))
 
@@ -159,6 +178,29 @@ def _hash(*parts: Any) -> str:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:80] or "model"
+
+
+def runtime_profile_of(embedder: Any) -> str:
+    """The embedder's runtime profile and dtype (``reference / float16``), or ``n/a``."""
+    name = getattr(embedder, "runtime_profile", None)
+    if not name:
+        return "n/a"
+    dtype = (getattr(embedder, "settings", None) or {}).get("dtype")
+    return f"{name} / {dtype}" if dtype else str(name)
+
+
+def _revision(spec: DatasetSpec, parts: Sequence[EvalDataset]) -> str:
+    if parts and all(p.source.startswith("hf:") for p in parts):
+        return spec.revision or "unpinned"
+    if parts and all(p.source.startswith("copy:") for p in parts):
+        return "local hub copy"
+    return "local copy"
+
+
+def _instruction_set(spec: DatasetSpec, parts: Sequence[EvalDataset]) -> str:
+    if any(p.instruction != spec.instruction or p.query_instructions for p in parts):
+        return "dataset's own"
+    return spec.instruction_set
 
 
 def model_key(embedder: Any) -> str:
@@ -316,16 +358,20 @@ def evaluate_dataset(embedder: Any, spec: DatasetSpec, parts: Sequence[EvalDatas
         num_queries=sum(len(p.queries) for p in parts), num_candidates=sum(len(p.corpus) for p in parts),
         model=getattr(embedder, "name", str(embedder)), settings_hash=settings_hash,
         seconds=round(time.perf_counter() - t0, 3), parts=len(parts), corpus_from_cache=all_cached,
-        source=";".join(sorted({p.source for p in parts})))
+        source=";".join(sorted({p.source for p in parts})), instruction_set=_instruction_set(spec, parts),
+        revision=_revision(spec, parts), runtime_profile=runtime_profile_of(embedder))
 
 
 DatasetRef = DatasetSpec | EvalDataset | str | Path
 
 
 def _dir_stamp(path: Path) -> str:
-    """A cheap identity of a local-layout folder: path plus size/mtime of its three files."""
+    """A cheap identity of a local copy: path plus size/mtime of its files (local layout, or a hub
+    repository copy's card and parquet files)."""
     parts = [str(path.resolve())]
-    for name in ("queries.jsonl", "corpus.jsonl", "qrels.tsv", "dataset.json"):
+    names = ["queries.jsonl", "corpus.jsonl", "qrels.tsv", "dataset.json", "README.md"]
+    names += sorted(str(p.relative_to(path)) for pattern in ("*.parquet", "*/*.parquet") for p in path.glob(pattern))
+    for name in names:
         f = path / name
         if f.is_file():
             st = f.stat()
@@ -373,7 +419,7 @@ def run_suite(embedder: Any, datasets: Sequence[DatasetRef], out_dir: str | Path
         if parts is None and root is not None and (root / spec.slug).is_dir():
             source_id = _dir_stamp(root / spec.slug)  # a local copy: its edits invalidate stored results
         shash = _hash(RESULT_VERSION, mkey, spec.slug, source_id, spec.metric_key, sorted(metrics), top_k,
-                      spec.instruction)
+                      spec.instruction, *([spec.revision] if spec.revision else []))
         rpath = store / f"{_safe(spec.slug)}.json"
         if resume and rpath.is_file():
             try:

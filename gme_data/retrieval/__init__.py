@@ -40,6 +40,10 @@ def load_embedder(name_or_path: str | None = None, device: str | None = None, dt
 
     A folder written by :mod:`gme_data.training` (a ``manifest.json`` of kind ``adapter`` or
     ``gme-lora``) loads as the trained model it holds.
+
+    A GME checkpoint takes ``runtime_profile=`` (``gme_data``, ``reference``, ``reference-mteb``; see
+    :mod:`gme_data.retrieval.gme_profiles`): the profile's dtype, image budget, truncation and
+    pre-resize, with ``min_image_tokens=`` still selectable (CLI: ``--model-option runtime_profile=reference``).
     """
     from gme_data.training.loading import is_trained_model_dir, load_trained_embedder
 
@@ -53,6 +57,16 @@ def load_embedder(name_or_path: str | None = None, device: str | None = None, dt
 
             raise InvalidInputError(f"the offline default embedder runs in float32, got dtype={dtype!r}")
         return OfflineEmbedder(device=device, **options)
+    if "runtime_profile" in options:
+        from gme_data.retrieval.gme_profiles import load_gme
+
+        if dtype is not None:
+            from gme_data.errors import InvalidInputError
+
+            raise InvalidInputError(f"dtype={dtype!r} conflicts with runtime_profile (the profile sets the dtype)")
+        profile = options.pop("runtime_profile")
+        return load_gme(str(name_or_path), profile, min_image_tokens=options.pop("min_image_tokens", None),
+                        device=device, **options)
     from gme_data.retrieval.gme_qwen2vl import GmeQwen2VL
 
     return GmeQwen2VL.from_pretrained(str(name_or_path), device=device, dtype=dtype, **options)

@@ -115,7 +115,9 @@ def plan_batches(planned: Sequence[PlannedItem], max_tokens: int, max_patches: i
 class PixelPipeline:
     """Decode + resize in worker threads; rescale, normalise and patch on the device."""
 
-    def __init__(self, processor: Any, device: torch.device, dtype: torch.dtype, workers: int | None = None):
+    def __init__(self, processor: Any, device: torch.device, dtype: torch.dtype, workers: int | None = None,
+                 pre_resize: Callable[[Image.Image], Image.Image] | None = None):
+        self.pre_resize = pre_resize  # a runtime profile's resize before the processor (gme_profiles)
         self.patch = int(processor.patch_size)
         self.merge = int(processor.merge_size)
         self.temporal = int(processor.temporal_patch_size)
@@ -137,6 +139,8 @@ class PixelPipeline:
     def load(self, item: Item, size: tuple[int, int]) -> np.ndarray:
         """One image as uint8 ``[H, W, 3]`` at ``size`` (or as processor patches when not on-device)."""
         img = item.load_image()
+        if self.pre_resize is not None:
+            img = self.pre_resize(img)
         if not self.on_device:
             try:
                 return self.processor(images=[img], return_tensors="np")["pixel_values"]
@@ -368,7 +372,8 @@ def plan_items(emb: GmeQwen2VL, items: Sequence[Item], instruction: str,
         if it.image is None:
             return None
         try:
-            w, h = smart_size(*image_size(it), factor=factor, min_pixels=lo, max_pixels=hi)
+            raw = emb.pre_resize(it.load_image()).size if emb.pre_resize is not None else image_size(it)
+            w, h = smart_size(*raw, factor=factor, min_pixels=lo, max_pixels=hi)
         except ValueError as exc:
             raise InvalidItemError(f"item {it.id or '<unnamed item>'}: image rejected: {exc}") from exc
         return (1, h // emb.processor.patch_size, w // emb.processor.patch_size), (w, h)
@@ -392,7 +397,7 @@ def encode_fast(emb: GmeQwen2VL, runner: FastGmeForward, items: Sequence[Item], 
                 max_tokens: int, max_patches: int, prefetch: int = 2) -> Iterator[tuple[list[int], np.ndarray]]:
     """Yield ``(positions in items, unnormalised float32 vectors)`` per planned batch, decoding ahead."""
     device = emb.device
-    pixels = PixelPipeline(emb.processor, device, emb.dtype)
+    pixels = PixelPipeline(emb.processor, device, emb.dtype, pre_resize=emb.pre_resize)
     try:
         planned = plan_items(emb, items, instruction, pixels.pool)
     except BaseException:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ ALIASES = {
     "gme-7b": "Alibaba-NLP/gme-Qwen2-VL-7B-Instruct",
 }
 POSITION_MODES = ("reference", "mrope")
+#: Over-long prompts: keep the end (text shortened, ``<|endoftext|>`` kept) or cut on the right (GME's
+#: reference code; pooled on the last kept token). See :mod:`gme_data.retrieval.gme_profiles`.
+TRUNCATIONS = ("keep-end", "right")
 IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 PIXELS_PER_TOKEN = 28 * 28
 logger = logging.getLogger(__name__)
@@ -168,10 +172,15 @@ class GmeQwen2VL(Embedder):
                  processor: Any = None, min_image_tokens: int = 256, max_image_tokens: int = 1280,
                  position_mode: str = "reference", max_length: int = 1800, cache_dir: str | Path | None = None,
                  fast_path: bool | None = None, compile: bool | None = None, max_batch_tokens: int | None = None,
-                 max_batch_patches: int | None = None):
+                 max_batch_patches: int | None = None, truncation: str = "keep-end",
+                 pre_resize: Callable[[Any], Any] | None = None, runtime_profile: str = "gme_data"):
         super().__init__(cache_dir)
         if position_mode not in POSITION_MODES:
             raise InvalidInputError(f"position_mode must be one of {POSITION_MODES}, got {position_mode!r}")
+        if truncation not in TRUNCATIONS:
+            raise InvalidInputError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
+        #: runtime profile (see gme_profiles): truncation mode, image pre-resize hook and the profile's name
+        self.truncation, self.pre_resize, self.runtime_profile = truncation, pre_resize, runtime_profile
         base = getattr(model, "model", model)
         if not hasattr(base, "get_rope_index") or not hasattr(base, "visual"):
             raise InvalidInputError(f"model must be a transformers Qwen2-VL model, got {type(model).__name__}")
@@ -213,7 +222,9 @@ class GmeQwen2VL(Embedder):
                         attn_implementation: str | None = None, cache_dir: str | Path | None = None,
                         hf_cache_dir: str | Path | None = None, fast_path: bool | None = None,
                         compile: bool | None = None, max_batch_tokens: int | None = None,
-                        max_batch_patches: int | None = None, **hf_kwargs: Any) -> GmeQwen2VL:
+                        max_batch_patches: int | None = None, truncation: str = "keep-end",
+                        pre_resize: Callable[[Any], Any] | None = None, runtime_profile: str = "gme_data",
+                        **hf_kwargs: Any) -> GmeQwen2VL:
         """Load a GME checkpoint (``gme-2b``, ``gme-7b``, a hub id or a local folder) with plain kwargs.
 
         A local folder (``config.json`` of a Qwen2-VL, saved from ``Qwen2VLForConditionalGeneration`` or
@@ -230,6 +241,8 @@ class GmeQwen2VL(Embedder):
 
         ``fast_path`` / ``compile`` / ``max_batch_tokens`` / ``max_batch_patches`` choose the inference path
         (see :mod:`~gme_data.retrieval.gme_fast`; default: fast and compiled on CUDA, plain on CPU).
+        ``truncation``, ``pre_resize`` and ``runtime_profile`` come from a runtime profile
+        (:func:`gme_data.retrieval.gme_profiles.load_gme` sets them with the profile's dtype and budget).
         ``cache_dir`` is the embedding cache (see :class:`~gme_data.retrieval.base.EmbeddingCache`);
         ``hf_cache_dir`` and other keyword arguments (``revision``, ``local_files_only``...) go to transformers.
         """
@@ -262,7 +275,8 @@ class GmeQwen2VL(Embedder):
         emb = cls(model, tokenizer, name=name, processor=proc, min_image_tokens=min_image_tokens,
                   max_image_tokens=max_image_tokens, position_mode=position_mode, max_length=max_length,
                   cache_dir=cache_dir, fast_path=fast_path, compile=compile, max_batch_tokens=max_batch_tokens,
-                  max_batch_patches=max_batch_patches)
+                  max_batch_patches=max_batch_patches, truncation=truncation, pre_resize=pre_resize,
+                  runtime_profile=runtime_profile)
         emb.tokenizer_source, emb.image_processor_source = tok_source, proc_source
         if local.is_dir():  # a folder's name is its path: key caches by what is in it
             from gme_data.retrieval.weights_hash import folder_digest
@@ -281,13 +295,20 @@ class GmeQwen2VL(Embedder):
 
     @property
     def settings(self) -> dict[str, Any]:
-        return {"position_mode": self.position_mode, "min_image_tokens": self.min_image_tokens,
-                "max_image_tokens": self.max_image_tokens, "max_length": self.max_length,
-                "dtype": str(self.dtype).replace("torch.", "")}
+        out = {"position_mode": self.position_mode, "min_image_tokens": self.min_image_tokens,
+               "max_image_tokens": self.max_image_tokens, "max_length": self.max_length,
+               "dtype": str(self.dtype).replace("torch.", "")}
+        if self.truncation != "keep-end":  # defaults stay out, so existing cache keys do not change
+            out["truncation"] = self.truncation
+        if self.pre_resize is not None:
+            out["pre_resize"] = getattr(self.pre_resize, "__name__", type(self.pre_resize).__name__)
+        return out
 
     # ------------------------------------------------------------------ preprocessing
     def _image_inputs(self, item: Item) -> tuple[torch.Tensor, torch.Tensor]:
         img = item.load_image()
+        if self.pre_resize is not None:
+            img = self.pre_resize(img)
         try:
             out = self.processor(images=[img], return_tensors="pt")
         except ValueError as exc:
@@ -295,8 +316,9 @@ class GmeQwen2VL(Embedder):
         return out["pixel_values"], out["image_grid_thw"][0]
 
     def item_ids(self, item: Item, instruction: str, n_image_tokens: int = 0) -> list[int]:
-        """Token ids of one item's prompt (image pad expanded to ``n_image_tokens``), text truncated
-        so the prompt fits ``max_length``."""
+        """Token ids of one item's prompt (image pad expanded to ``n_image_tokens``), cut to ``max_length``:
+        with ``truncation="keep-end"`` the text is shortened and the closing tokens kept; with ``"right"``
+        the ids are cut on the right (the last kept token is pooled)."""
         has_image = n_image_tokens > 0
 
         def encode(text: str | None) -> list[int]:
@@ -306,6 +328,12 @@ class GmeQwen2VL(Embedder):
             return self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
         ids = encode(item.text)
+        if self.truncation == "right" and len(ids) > self.max_length:
+            ids = ids[: self.max_length]  # as the reference: pooled on the last kept token
+            if ids.count(self.image_token_id) != n_image_tokens:
+                raise InvalidItemError(f"item {item.id or '<unnamed item>'}: right truncation at max_length="
+                                       f"{self.max_length} would cut into its {n_image_tokens} image tokens")
+            return ids
         if len(ids) > self.max_length and item.text:
             overflow = len(ids) - self.max_length
             text_ids = self.tokenizer(item.text, add_special_tokens=False)["input_ids"]

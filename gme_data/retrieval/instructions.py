@@ -1,4 +1,4 @@
-"""GME-style task instructions for the 47 UMRB datasets, plus per-modality defaults.
+"""GME's own query instructions for the 47 UMRB datasets (with their sources), plus per-modality defaults.
 
 Queries carry a task instruction in the system turn of GME's template; candidates always get
 :data:`CANDIDATE_INSTRUCTION`. Keys are stable dataset slugs (lower case, ``_`` separated); a
@@ -17,9 +17,14 @@ dataset that appears in several UMRB tasks gets a task suffix (``_t2i``, ``_i2t`
 - IT->I: cirr, fashioniq
 - IT->IT: oven_it2it, evqa, infoseek_it2it
 
-The wording follows the style of the instructions GME inherits (E5-style BEIR instructions,
-UniIR/M-BEIR task instructions); these strings were written here, not copied from a release,
-so re-check them against the published evaluation code before claiming score parity.
+The strings are GME's own, verbatim (typos included): the ``TASKNAME2INSTRUCTIONS`` table that GME's
+first author contributed to MTEB (:data:`SOURCE`), looked up by the MTEB task name recorded beside
+each dataset (:attr:`DatasetInstruction.mteb_task`). GME's MTEB wrapper (``get_gme_instruction`` in
+``mteb/models/gme_models.py``, same commit) appends a ``.`` to a string that lacks one (the E5-style
+BEIR strings), so the table here holds the strings as GME ran them. CQADupStack's twelve
+``CQADupstack*Retrieval`` tasks are not in that table; the wrapper then falls back to MTEB's
+``DEFAULT_PROMPTS["Retrieval"]`` ("Retrieve text based on user query."), which is recorded here as
+the reference choice. :data:`INSTRUCTION_SET` names this set in evaluation reports.
 """
 
 from __future__ import annotations
@@ -33,112 +38,158 @@ from gme_data.errors import InvalidInputError
 CANDIDATE_INSTRUCTION = "You are a helpful assistant."
 
 
+class InstructionSource(NamedTuple):
+    """Where a string was read: repository, path inside it, commit, and the name looked up there."""
+
+    repository: str
+    path: str
+    commit: str
+    lookup: str
+
+
+#: GME's evaluation code in MTEB: PR #1635 "[MIEB] Add code for GME models" by Xin Zhang (GME's first
+#: author; its commits "Add GME", "Fix infoseek prompts", "Merge instructions"), squash-merged as this commit.
+SOURCE = InstructionSource("embeddings-benchmark/mteb", "mteb/models/instructions.py",
+                           "075873f9c954d29aac927782bd30219c5dbd84ce", "TASKNAME2INSTRUCTIONS")
+#: The rule that appends the final "." and the fallback for tasks missing from the table.
+WRAPPER_SOURCE = InstructionSource("embeddings-benchmark/mteb", "mteb/models/gme_models.py",
+                                   "075873f9c954d29aac927782bd30219c5dbd84ce", "get_gme_instruction")
+#: The fallback GME's wrapper used for CQADupStack (not in the table).
+FALLBACK_SOURCE = InstructionSource("embeddings-benchmark/mteb", "mteb/models/instructions.py",
+                                    "075873f9c954d29aac927782bd30219c5dbd84ce", 'DEFAULT_PROMPTS["Retrieval"]')
+#: Name of this instruction set, written into evaluation reports beside every score.
+INSTRUCTION_SET = "gme-mteb@075873f9"
+
+
 class DatasetInstruction(NamedTuple):
     slug: str
     dataset: str  # display name as in the UMRB table
     task: str  # UMRB task label: "T->T", "I->I", "T->I", "T->VD", "I->T", "T->IT", "IT->T", "IT->I", "IT->IT"
-    instruction: str
+    instruction: str  # as GME ran it (the table's string, "." appended when missing)
+    mteb_task: str  # the key looked up in SOURCE (or the MTEB task family for a fallback)
+
+    @property
+    def source(self) -> InstructionSource:
+        """Where :attr:`instruction` was read (repository, path, commit, lookup)."""
+        if self.slug == "cqadupstack":
+            return FALLBACK_SOURCE
+        return SOURCE._replace(lookup=f'{SOURCE.lookup}["{self.mteb_task}"]')
 
 
-_VIDORE = "Find a screenshot of a document page that answers the user's question."
+_VIDORE = "Find a screenshot that relevant to the user's question."  # sic: GME's string
+_D = DatasetInstruction
 
 _TABLE: tuple[DatasetInstruction, ...] = (
-    # single-modal T->T (BEIR)
-    DatasetInstruction("arguana", "ArguAna", "T->T", "Given a claim, find documents that refute the claim."),
-    DatasetInstruction("climate_fever", "Climate-FEVER", "T->T",
-                       "Given a claim about climate change, retrieve documents that support or refute the claim."),
-    DatasetInstruction("cqadupstack", "CQADupStack", "T->T",
-                       "Given a question, retrieve detailed question descriptions from Stackexchange that are "
-                       "duplicates to the given question."),
-    DatasetInstruction("dbpedia", "DBPedia", "T->T", "Given a query, retrieve relevant entity descriptions from DBPedia."),
-    DatasetInstruction("fever", "FEVER", "T->T", "Given a claim, retrieve documents that support or refute the claim."),
-    DatasetInstruction("fiqa", "FiQA2018", "T->T",
-                       "Given a financial question, retrieve user replies that best answer the question."),
-    DatasetInstruction("hotpotqa", "HotpotQA", "T->T",
-                       "Given a multi-hop question, retrieve documents that can help answer the question."),
-    DatasetInstruction("msmarco", "MSMARCO", "T->T",
-                       "Given a web search query, retrieve relevant passages that answer the query."),
-    DatasetInstruction("nfcorpus", "NFCorpus", "T->T",
-                       "Given a question, retrieve relevant documents that best answer the question."),
-    DatasetInstruction("nq", "NQ", "T->T", "Given a question, retrieve Wikipedia passages that answer the question."),
-    DatasetInstruction("quora", "Quora", "T->T",
-                       "Given a question, retrieve questions that are semantically equivalent to the given question."),
-    DatasetInstruction("scidocs", "SCIDOCS", "T->T",
-                       "Given a scientific paper title, retrieve paper abstracts that are cited by the given paper."),
-    DatasetInstruction("scifact", "SciFact", "T->T",
-                       "Given a scientific claim, retrieve documents that support or refute the claim."),
-    DatasetInstruction("touche2020", "Touche2020", "T->T",
-                       "Given a question, retrieve detailed and persuasive arguments that answer the question."),
-    DatasetInstruction("trec_covid", "TREC-COVID", "T->T",
-                       "Given a query on COVID-19, retrieve documents that answer the query."),
-    DatasetInstruction("webqa_t2t", "WebQA", "T->T",
-                       "Retrieve passages from Wikipedia that provide answers to the following question."),
+    # single-modal T->T (BEIR): E5's strings, "." appended by get_gme_instruction
+    _D("arguana", "ArguAna", "T->T", "Given a claim, find documents that refute the claim.", "ArguAna"),
+    _D("climate_fever", "Climate-FEVER", "T->T",
+       "Given a claim about climate change, retrieve documents that support or refute the claim.", "ClimateFEVER"),
+    _D("cqadupstack", "CQADupStack", "T->T", "Retrieve text based on user query.", "CQADupstack*Retrieval"),
+    _D("dbpedia", "DBPedia", "T->T", "Given a query, retrieve relevant entity descriptions from DBPedia.", "DBPedia"),
+    _D("fever", "FEVER", "T->T", "Given a claim, retrieve documents that support or refute the claim.", "FEVER"),
+    _D("fiqa", "FiQA2018", "T->T",
+       "Given a financial question, retrieve user replies that best answer the question.", "FiQA2018"),
+    _D("hotpotqa", "HotpotQA", "T->T",
+       "Given a multi-hop question, retrieve documents that can help answer the question.", "HotpotQA"),
+    _D("msmarco", "MSMARCO", "T->T",
+       "Given a web search query, retrieve relevant passages that answer the query.", "MSMARCO"),
+    _D("nfcorpus", "NFCorpus", "T->T",
+       "Given a question, retrieve relevant documents that best answer the question.", "NFCorpus"),
+    _D("nq", "NQ", "T->T", "Given a question, retrieve Wikipedia passages that answer the question.", "NQ"),
+    _D("quora", "Quora", "T->T",
+       "Given a question, retrieve questions that are semantically equivalent to the given question.",
+       "QuoraRetrieval"),
+    _D("scidocs", "SCIDOCS", "T->T",
+       "Given a scientific paper title, retrieve paper abstracts that are cited by the given paper.", "SCIDOCS"),
+    _D("scifact", "SciFact", "T->T",
+       "Given a scientific claim, retrieve documents that support or refute the claim.", "SciFact"),
+    _D("touche2020", "Touche2020", "T->T",
+       "Given a question, retrieve detailed and persuasive arguments that answer the question.", "Touche2020"),
+    _D("trec_covid", "TREC-COVID", "T->T",
+       "Given a query on COVID-19, retrieve documents that answer the query.", "TRECCOVID"),
+    _D("webqa_t2t", "WebQA", "T->T",
+       "Retrieve passages from Wikipedia that provide answers to the following question.", "WebQAT2TRetrieval"),
     # single-modal I->I
-    DatasetInstruction("nights", "NIGHTS", "I->I", "Find a day-to-day image that looks similar to the provided image."),
+    _D("nights", "NIGHTS", "I->I", "Find a day-to-day image that looks similar to the provided image.",
+       "NIGHTSI2IRetrieval"),
     # cross-modal T->I
-    DatasetInstruction("visualnews_t2i", "VisualNews", "T->I",
-                       "Identify the news-related image in line with the described event."),
-    DatasetInstruction("mscoco_t2i", "MSCOCO", "T->I", "Find me an everyday image that matches the given caption."),
-    DatasetInstruction("flickr30k_t2i", "Flickr30k", "T->I", "Find an image that matches the given caption."),
-    DatasetInstruction("fashion200k_t2i", "Fashion200K", "T->I",
-                       "Based on the following fashion description, retrieve the best matching image."),
+    _D("visualnews_t2i", "VisualNews", "T->I", "Identify the news-related image in line with the described event.",
+       "VisualNewsT2IRetrieval"),
+    _D("mscoco_t2i", "MSCOCO", "T->I", "Identify the image showcasing the described everyday scene.",
+       "MSCOCOT2IRetrieval"),
+    _D("flickr30k_t2i", "Flickr30k", "T->I", "Find an image that matches the given caption.",
+       "Flickr30kT2IRetrieval"),
+    _D("fashion200k_t2i", "Fashion200K", "T->I",
+       "Based on the following fashion description, retrieve the best matching image.", "Fashion200kT2IRetrieval"),
     # cross-modal T->VD (ViDoRe v1)
-    DatasetInstruction("vidore_tatdqa", "TAT-DQA", "T->VD", _VIDORE),
-    DatasetInstruction("vidore_arxivqa", "ArxivQA", "T->VD", _VIDORE),
-    DatasetInstruction("vidore_docvqa", "DocVQA", "T->VD", _VIDORE),
-    DatasetInstruction("vidore_infovqa", "InfoVQA", "T->VD", _VIDORE),
-    DatasetInstruction("vidore_shift_project", "Shift Project", "T->VD", _VIDORE),
-    DatasetInstruction("vidore_ai", "AI", "T->VD", _VIDORE),
-    DatasetInstruction("vidore_government_reports", "Government Reports", "T->VD", _VIDORE),
-    DatasetInstruction("vidore_healthcare", "Healthcare", "T->VD", _VIDORE),
-    DatasetInstruction("vidore_energy", "Energy", "T->VD", _VIDORE),
-    DatasetInstruction("vidore_tabfquad", "TabFQuAD", "T->VD", _VIDORE),
+    _D("vidore_tatdqa", "TAT-DQA", "T->VD", _VIDORE, "VidoreTatdqaRetrieval"),
+    _D("vidore_arxivqa", "ArxivQA", "T->VD", _VIDORE, "VidoreArxivQARetrieval"),
+    _D("vidore_docvqa", "DocVQA", "T->VD", _VIDORE, "VidoreDocVQARetrieval"),
+    _D("vidore_infovqa", "InfoVQA", "T->VD", _VIDORE, "VidoreInfoVQARetrieval"),
+    _D("vidore_shift_project", "Shift Project", "T->VD", _VIDORE, "VidoreShiftProjectRetrieval"),
+    _D("vidore_ai", "AI", "T->VD", _VIDORE, "VidoreSyntheticDocQAAIRetrieval"),
+    _D("vidore_government_reports", "Government Reports", "T->VD", _VIDORE,
+       "VidoreSyntheticDocQAGovernmentReportsRetrieval"),
+    _D("vidore_healthcare", "Healthcare", "T->VD", _VIDORE, "VidoreSyntheticDocQAHealthcareIndustryRetrieval"),
+    _D("vidore_energy", "Energy", "T->VD", _VIDORE, "VidoreSyntheticDocQAEnergyRetrieval"),
+    _D("vidore_tabfquad", "TabFQuAD", "T->VD", _VIDORE, "VidoreTabfquadRetrieval"),
     # cross-modal I->T
-    DatasetInstruction("visualnews_i2t", "VisualNews", "I->T", "Find a caption for the news in the given photo."),
-    DatasetInstruction("mscoco_i2t", "MSCOCO", "I->T", "Find an image caption describing the given everyday image."),
-    DatasetInstruction("flickr30k_i2t", "Flickr30k", "I->T", "Find a caption that describes the given image."),
-    DatasetInstruction("fashion200k_i2t", "Fashion200K", "I->T",
-                       "Based on the following fashion image, find the best matching description."),
+    _D("visualnews_i2t", "VisualNews", "I->T", "Find a caption for the news in the given photo.",
+       "VisualNewsI2TRetrieval"),
+    _D("mscoco_i2t", "MSCOCO", "I->T", "Find an image caption describing the following everyday image.",
+       "MSCOCOI2TRetrieval"),
+    _D("flickr30k_i2t", "Flickr30k", "I->T", "Find an image caption describing the following image.",
+       "Flickr30kI2TRetrieval"),
+    # sic: GME's table gives Fashion200kI2TRetrieval the T->I string
+    _D("fashion200k_i2t", "Fashion200K", "I->T",
+       "Based on the following fashion description, retrieve the best matching image.", "Fashion200kI2TRetrieval"),
     # fused-modal T->IT
-    DatasetInstruction("webqa_t2it", "WebQA", "T->IT", "Find a Wikipedia image that answers this question."),
-    DatasetInstruction("edis", "EDIS", "T->IT", "Find a news image that matches the provided caption."),
+    _D("webqa_t2it", "WebQA", "T->IT", "Find a Wikipedia image that answers this question.", "WebQAT2ITRetrieval"),
+    _D("edis", "EDIS", "T->IT", "Identify the news photo for the given caption.", "EDIST2ITRetrieval"),
     # fused-modal IT->T
-    DatasetInstruction("oven_it2t", "OVEN", "IT->T",
-                       "Retrieve a Wikipedia paragraph that provides an answer to the given query about the image."),
-    DatasetInstruction("infoseek_it2t", "InfoSeek", "IT->T",
-                       "You have to find a Wikipedia segment that answers the question about the displayed image."),
-    DatasetInstruction("remuq", "ReMuQ", "IT->T",
-                       "Retrieve a fact-based paragraph that provides an answer to the given query about the image."),
-    DatasetInstruction("llava", "LLaVA", "IT->T",
-                       "Retrieve a document that answers the question about the given image."),
-    DatasetInstruction("okvqa", "OK-VQA", "IT->T",
-                       "Retrieve documents that provide an answer to the question alongside the image."),
+    _D("oven_it2t", "OVEN", "IT->T",
+       "Retrieve a Wikipedia paragraph that provides an answer to the given query about the image.",
+       "OVENIT2TRetrieval"),
+    _D("infoseek_it2t", "InfoSeek", "IT->T",
+       "Find a paragraph from Wikipedia that answers my question about this image.", "InfoSeekIT2TRetrieval"),
+    _D("remuq", "ReMuQ", "IT->T",
+       "Retrieve a fact-based paragraph that provides an answer to the given query about the image.",
+       "ReMuQIT2TRetrieval"),
+    _D("llava", "LLaVA", "IT->T",  # sic: "decription"
+       "Provide a specific decription of the image along with the following question.", "LLaVAIT2TRetrieval"),
+    _D("okvqa", "OK-VQA", "IT->T",
+       "Retrieve documents that provide an answer to the question alongside the image.", "OKVQAIT2TRetrieval"),
     # fused-modal IT->I
-    DatasetInstruction("cirr", "CIRR", "IT->I",
-                       "Retrieve a day-to-day image that aligns with the modification instructions of the provided image."),
-    DatasetInstruction("fashioniq", "FashionIQ", "IT->I",
-                       "Find a fashion image that aligns with the reference image and style note."),
+    _D("cirr", "CIRR", "IT->I",
+       "Retrieve a day-to-day image that aligns with the modification instructions of the provided image.",
+       "CIRRIT2IRetrieval"),
+    _D("fashioniq", "FashionIQ", "IT->I",
+       "Find a fashion image that aligns with the reference image and style note.", "FashionIQIT2IRetrieval"),
     # fused-modal IT->IT
-    DatasetInstruction("oven_it2it", "OVEN", "IT->IT",
-                       "Retrieve a Wikipedia image-description pair that provides evidence for the question of "
-                       "this image."),
-    DatasetInstruction("evqa", "E-VQA", "IT->IT",
-                       "Obtain illustrated documents that correspond to the inquiry alongside the provided image."),
-    DatasetInstruction("infoseek_it2it", "InfoSeek", "IT->IT",
-                       "Find an image and subject description from Wikipedia that answers my question about this image."),
+    _D("oven_it2it", "OVEN", "IT->IT",
+       "Retrieve a Wikipedia image-description pair that provides evidence for the question of this image.",
+       "OVENIT2ITRetrieval"),
+    _D("evqa", "E-VQA", "IT->IT",
+       "Obtain illustrated documents that correspond to the inquiry alongside the provided image.",
+       "EncyclopediaVQAIT2ITRetrieval"),
+    _D("infoseek_it2it", "InfoSeek", "IT->IT",
+       "Find an image and subject description from Wikipedia that answers my question about this image.",
+       "InfoSeekIT2ITRetrieval"),
 )
 
 #: slug -> full record (dataset name, UMRB task, instruction).
 DATASETS: dict[str, DatasetInstruction] = {d.slug: d for d in _TABLE}
 #: slug -> query instruction.
 INSTRUCTIONS: dict[str, str] = {d.slug: d.instruction for d in _TABLE}
+#: slug -> where its instruction was read.
+SOURCES: dict[str, InstructionSource] = {d.slug: d.source for d in _TABLE}
 
 #: Default query instruction per modality combination (query -> candidate); "T->VD" = visual documents.
 DEFAULT_INSTRUCTIONS: dict[str, str] = {
     "T->T": "Given a query, retrieve relevant passages that answer the query.",
     "I->I": "Find an image that looks similar to the given image.",
     "T->I": "Find an image that matches the given text.",
-    "T->VD": _VIDORE,
+    "T->VD": "Find a screenshot of a document page that answers the user's question.",
     "I->T": "Find a text that describes the given image.",
     "T->IT": "Find an image with a description that matches the given text.",
     "IT->T": "Find a text that answers the question about the given image.",

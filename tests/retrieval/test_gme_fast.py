@@ -163,3 +163,17 @@ def test_compiled_fast_path_equals_plain(tiny_model, qwen_tokenizer, plain, item
     got = compiled.encode(items, role="query", instruction=INSTR)
     assert compiled.fast_runner().compiled
     assert np.abs(got - want).max() < 1e-5
+
+
+def test_fast_path_follows_the_reference_profile_hooks(tiny_model, qwen_tokenizer, items):
+    """Right truncation and the PIL pre-resize of the `reference` runtime profile apply on the fast path too."""
+    from gme_data.retrieval.gme_profiles import reference_pre_resize
+
+    kw = dict(name="tiny-gme", min_image_tokens=4, max_image_tokens=64, max_length=120, truncation="right",
+              pre_resize=reference_pre_resize)
+    plain = GmeQwen2VL(tiny_model, qwen_tokenizer, fast_path=False, **kw)
+    fast = GmeQwen2VL(tiny_model, qwen_tokenizer, fast_path=True, compile=False, **kw)
+    mixed = [*items, Item(text="a long query that runs past the limit " * 20, id="long")]
+    want = plain.encode(mixed, role="query", instruction=INSTR)
+    got = fast.encode(mixed, role="query", instruction=INSTR)
+    assert np.abs(got - want).max() < 1e-5
