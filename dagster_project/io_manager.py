@@ -9,21 +9,34 @@ reading a partitioned one gets the concatenation of the materialized shards, Duc
 A table whose quality gate failed is not materialized: ``assets.common.finish_stage`` writes it to
 ``<base>/<asset>/_quarantine/<partition>.parquet`` (:meth:`ParquetIOManager.quarantine`) and moves
 the live shard beside it (``<partition>.superseded.parquet``), so no later run (e.g. an unpartitioned stage reading every shard) consumes data its
-gate rejected; the next passing materialization of the partition deletes the quarantined copy.
+gate rejected; the next passing materialization of the partition deletes the quarantined copy, after
+its new shard is in place (a failed write leaves every earlier copy where it was).
+
+Partition keys are percent-quoted into file names (:func:`gme_data.storage_names.path_segment`), so a
+key like ``../x`` stays inside its asset's folder. Each write goes through a temporary file unique to
+the writer, and writers of one partition take turns (:meth:`ParquetIOManager.lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 import os
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import fsspec
 import pandas as pd
 
+from dagster_project.partition_lock import partition_lock
 from gme_data import settings
+from gme_data.storage_names import path_segment
 
 ALL = "__all__"
 QUARANTINE = "_quarantine"
@@ -45,7 +58,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     def _path(self, asset: str, partition: str | None, ext: str, quarantine: bool = False) -> tuple[Any, str]:
         fs, root = self._fs()
         folder = f"{root}/{asset}/{QUARANTINE}" if quarantine else f"{root}/{asset}"
-        return fs, f"{folder}/{partition or ALL}.{ext}"
+        return fs, f"{folder}/{path_segment(partition or ALL)}.{ext}"
 
     def shard_url(self, asset: str) -> str:
         """A glob DuckDB can read: all shards of ``asset``."""
@@ -59,24 +72,47 @@ class ParquetIOManager(dg.ConfigurableIOManager):
 
     @staticmethod
     def _write_atomic(fs: Any, path: str, data: bytes) -> None:
+        """Write ``data`` to a temporary name of this writer's own, then rename it over ``path``."""
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        tmp = path + ".tmp"
-        with fs.open(tmp, "wb") as f:
-            f.write(data)
-        fs.mv(tmp, path)
+        tmp = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            with fs.open(tmp, "wb") as f:
+                f.write(data)
+            fs.mv(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                fs.rm(tmp)
+            raise
 
     def _superseded(self, asset: str, partition: str | None) -> tuple[Any, str]:
-        return self._path(asset, f"{partition or ALL}.superseded", "parquet", quarantine=True)
+        fs, root = self._fs()
+        return fs, f"{root}/{asset}/{QUARANTINE}/{path_segment(partition or ALL)}.superseded.parquet"
+
+    def lock(self, asset: str, partition: str | None,
+             log: Callable[[str], object] | None = None) -> AbstractContextManager[None]:
+        """The lock a writer of ``asset``'s ``partition`` holds (beside local storage, else under
+        ``<GME_DATA_HOME>/locks``, which then serializes writers of one machine only)."""
+        fs, root = self._fs()
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if "file" in protocols or "local" in protocols:
+            folder = Path(root) / "_locks" / asset
+        else:
+            url_key = hashlib.sha1(self.resolved_url().encode()).hexdigest()[:16]
+            folder = settings.home() / "locks" / url_key / asset
+        return partition_lock(folder / f"{path_segment(partition or ALL)}.lock",
+                              f"{asset}[{partition or '-'}]", log=log)
 
     def quarantine(self, asset: str, partition: str | None, df: pd.DataFrame) -> str:
         """Keep a gate-rejected table aside and take the partition's live shard out of reach of loads
         (moved to ``_quarantine/<partition>.superseded.parquet``, not deleted); return the table's path."""
         fs, path = self._path(asset, partition, "parquet", quarantine=True)
-        self._write_atomic(fs, path, self._parquet_bytes(df))
-        fs_live, live = self._path(asset, partition, "parquet")
-        if fs_live.exists(live):
-            fs_old, old = self._superseded(asset, partition)
-            fs_live.mv(live, old)  # older data of a partition whose latest input was rejected
+        data = self._parquet_bytes(df)
+        with self.lock(asset, partition):
+            self._write_atomic(fs, path, data)
+            fs_live, live = self._path(asset, partition, "parquet")
+            if fs_live.exists(live):
+                fs_old, old = self._superseded(asset, partition)
+                fs_live.mv(live, old)  # older data of a partition whose latest input was rejected
         return path
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -86,10 +122,6 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         partition = context.partition_key if context.has_partition_key else None
         if isinstance(obj, pd.DataFrame):
             fs, path = self._path(asset, partition, "parquet")
-            for fs_q, qpath in (self._path(asset, partition, "parquet", quarantine=True),
-                                self._superseded(asset, partition)):
-                if fs_q.exists(qpath):
-                    fs_q.rm(qpath)  # this partition passed its gate again
             data = self._parquet_bytes(obj)
             ext = "parquet"
         elif isinstance(obj, dict):
@@ -98,7 +130,13 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             ext = "json"
         else:
             raise TypeError(f"ParquetIOManager stores DataFrames and dicts; {asset} returned {type(obj).__name__}")
-        self._write_atomic(fs, path, data)
+        with self.lock(asset, partition, log=context.log.info):
+            self._write_atomic(fs, path, data)
+            if ext == "parquet":  # this partition passed its gate again: its set-aside copies can go now
+                for fs_q, qpath in (self._path(asset, partition, "parquet", quarantine=True),
+                                    self._superseded(asset, partition)):
+                    if fs_q.exists(qpath):
+                        fs_q.rm(qpath)
         context.add_output_metadata({"storage_path": dg.MetadataValue.path(path), "format": ext})
 
     def load_input(self, context: dg.InputContext) -> Any:
