@@ -73,7 +73,7 @@ def test_preview_metadata_of_a_real_stage_escapes_hostile_rows(tmp_path: Path, m
     assert res.success
     metadata = res.asset_materializations_for_node("raw_corpus")[0].metadata
     markdown = {k: v.value for k, v in metadata.items() if isinstance(v, dg.MarkdownMetadataValue)}
-    assert "preview" in markdown and "evil.example" in markdown["preview"]
+    assert "preview" in markdown and "evil\\.example" in markdown["preview"]  # shown, escaped
     for text in markdown.values():
         _assert_inert(_render(text))
     assert len(pd.read_parquet(ParquetIOManager().shard_url("raw_corpus").replace("*", "hostile"))) == len(HOSTILE)
