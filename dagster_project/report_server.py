@@ -5,7 +5,7 @@
 Assets link each report as ``$GME_DATA_REPORTS_URL/<run_id>/<asset>.html`` when that variable
 is set (``make ui`` sets it and starts this server beside ``dagster dev``), else as a file:// URL.
 
-The server lists no directories (a folder without ``index.html`` is a 404) and answers only requests
+The server lists no directories (a folder without ``index.html`` is a 404; the root shows a note) and answers only requests
 whose ``Host`` header names an allowed host: loopback names by default, so a web page cannot read
 reports through DNS rebinding. ``--allowed-hosts`` / ``$GME_DATA_REPORTS_ALLOWED_HOSTS`` (comma-separated
 host names, ports ignored) replace that list, e.g. when serving on another interface.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import io
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -65,6 +66,15 @@ class ReportRequestHandler(http.server.SimpleHTTPRequestHandler):
         return super().send_head()
 
     def list_directory(self, path):
+        if os.path.abspath(path) == os.path.abspath(self.directory):  # the root: a note, not a listing
+            body = (b"<!doctype html><html><head><meta charset='utf-8'><title>gme_data quality reports</title>"
+                    b"</head><body><p>gme_data quality reports: open a report from its link in the Dagster UI."
+                    b"</p></body></html>")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
         self.send_error(404, "Not found", "directory listings are disabled")
         return None
 

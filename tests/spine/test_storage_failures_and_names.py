@@ -214,3 +214,18 @@ def test_path_segment_is_one_component_and_one_to_one(name: str) -> None:
     assert "/" not in seg and "\\" not in seg and seg not in (".", "..") and not seg.endswith(".superseded")
     others = {path_segment(n) for n in (".", "..", "a/b", "a\\b", "x.superseded", "%2E", ESCAPE) if n != name}
     assert seg not in others
+
+
+def test_object_storage_url_writes_through_fsspec_with_the_lock_under_home(tmp_path: Path, monkeypatch) -> None:
+    """Good input on a non-local fsspec URL (memory://, as s3:// would be): shards are written and read
+    back as before; the partition lock, which cannot live in object storage, is a local file."""
+    monkeypatch.setenv("GME_DATA_HOME", str(tmp_path / "var"))
+    url = f"memory://io-test-{os.getpid()}-{tmp_path.name}"
+    io = ParquetIOManager(base_url=url)
+    asset = _asset(dg.StaticPartitionsDefinition(["p"]))
+    assert _materialize(asset, io, "p", rows=4).success
+    fs, root = io._fs()
+    assert fs.ls(f"{root}/table", detail=False) == [f"{root}/table/p.parquet"]
+    with fs.open(f"{root}/table/p.parquet", "rb") as f:
+        assert pd.read_parquet(f)["x"].tolist() == [0, 1, 2, 3]
+    assert [p.name for p in (tmp_path / "var" / "locks").rglob("*.lock")] == ["p.lock"]
