@@ -1,7 +1,8 @@
 """Finding 14.2: two runs writing one partition at once must neither fail nor expose a broken shard.
 
 Two writer processes materialize the same partition of a real Dagster asset through the Parquet IO
-manager in a loop while this process keeps reading the live shard. Every write must succeed and
+manager, starting each write at the same moment (one-second slots), while this process keeps reading
+the live shard. Every write must succeed and
 every read must be one writer's complete table. A second test races two real ``raw_corpus`` runs of
 one inbox shard (different row limits) and checks that lineage and the shard come from one run.
 """
@@ -21,11 +22,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from tests.support.processes import log_tail, stop_group
 
 ROOT = Path(__file__).parents[2]
-ROWS = 400_000
+ROWS = 2_000_000
 WRITER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
@@ -46,11 +48,14 @@ WRITER = textwrap.dedent("""
 
     io = ParquetIOManager(base_url=storage)
     (work / f"{name}.ready").touch()
-    while not (work / "go").exists():
+    while not (work / "go").exists() or not (work / "go").read_text():
         time.sleep(0.01)
+    go, period = float((work / "go").read_text()), 1.0
     ok, failed, errors = 0, 0, []
-    stop = time.monotonic() + seconds
-    while time.monotonic() < stop:
+    for slot in (go + i * period for i in range(int(seconds / period))):
+        if time.time() > slot + period / 2:
+            continue  # the previous write overran this slot
+        time.sleep(max(0.0, slot - time.time()))  # both writers start each write at the same moment
         try:
             res = dg.materialize([big], partition_key="p", resources={"io_manager": io}, raise_on_error=False)
         except Exception as exc:  # the IO manager's own failure, reported below
@@ -73,7 +78,7 @@ def _start_writer(name: str, storage: Path, work: Path, seconds: float) -> subpr
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _read_live(path: Path) -> str:
+def _read_live(path: Path, rows: int = ROWS) -> str:
     """'missing', 'ok', or why the live shard is not one writer's complete table."""
     try:
         table = pq.read_table(path)
@@ -82,8 +87,8 @@ def _read_live(path: Path) -> str:
     except (pa.ArrowInvalid, OSError) as exc:
         return f"invalid parquet: {exc}"
     frame = table.select(["writer", "write"]).to_pandas()
-    if len(frame) != ROWS:
-        return f"{len(frame)} rows, expected {ROWS}"
+    if len(frame) != rows:
+        return f"{len(frame)} rows, expected {rows}"
     if frame.drop_duplicates().shape[0] != 1:
         return "rows of several writes mixed"
     return "ok"
@@ -92,7 +97,7 @@ def _read_live(path: Path) -> str:
 def test_two_writers_and_a_reader_hammering_one_partition(tmp_path: Path) -> None:
     storage, work = tmp_path / "storage", tmp_path / "work"
     work.mkdir()
-    seconds = 5.0
+    seconds = 6.0
     writers = [_start_writer(name, storage, work, seconds) for name in ("a", "b")]
     try:
         deadline = time.monotonic() + 120
@@ -100,11 +105,14 @@ def test_two_writers_and_a_reader_hammering_one_partition(tmp_path: Path) -> Non
             assert time.monotonic() < deadline and all(w.poll() is None for w in writers), \
                 log_tail(work / "a.log") + log_tail(work / "b.log")
             time.sleep(0.05)
-        (work / "go").touch()
+        (work / "go.tmp").write_text(str(time.time() + 0.5))
+        (work / "go.tmp").rename(work / "go")
         live = storage / "big" / "p.parquet"
         reads: dict[str, int] = {}
         while any(w.poll() is None for w in writers) and time.monotonic() < deadline + 60:
             verdict = _read_live(live)
+            if verdict == "missing" and reads.get("ok"):
+                verdict = "missing after a complete write"
             reads[verdict] = reads.get(verdict, 0) + 1
         for w in writers:
             w.wait(timeout=60)
@@ -118,6 +126,80 @@ def test_two_writers_and_a_reader_hammering_one_partition(tmp_path: Path) -> Non
     assert reads.get("ok", 0) > 0 and not bad, reads
     assert _read_live(live) == "ok"
     assert not [p.name for p in (storage / "big").iterdir() if p.name != "p.parquet"]  # no temporaries left
+
+
+ONE_WRITE = textwrap.dedent("""
+    import json, sys
+    import dagster as dg
+    import numpy as np
+    import pandas as pd
+    from dagster_project.io_manager import ParquetIOManager
+
+    @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["p"]))
+    def big() -> pd.DataFrame:
+        return pd.DataFrame({"writer": sys.argv[2], "write": 1, "x": np.random.default_rng(1).random(int(sys.argv[3]))})
+
+    res = dg.materialize([big], partition_key="p", raise_on_error=False,
+                         resources={"io_manager": ParquetIOManager(base_url=sys.argv[1])})
+    print("RESULT", json.dumps({"success": res.success}), flush=True)
+""")
+
+
+def _freeze_a_mid_write_then_write_b(tmp_path: Path, rows: int) -> bool:
+    """Run writer A until its temporary file exists, freeze it, let writer B write, thaw A.
+    False when A finished before it could be frozen (the caller tries again)."""
+    storage = tmp_path / "storage"
+
+    def start(name: str) -> subprocess.Popen:
+        with open(tmp_path / f"{name}.log", "w") as out:
+            return subprocess.Popen([sys.executable, "-c", ONE_WRITE, str(storage), name, str(rows)], cwd=ROOT,
+                                    env={**os.environ, "GME_DATA_HOME": str(tmp_path / "var")},
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    folder, live = storage / "big", storage / "big" / "p.parquet"
+    a, b = start("a"), None
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder.is_dir() and any(e.name.endswith(".tmp") for e in os.scandir(folder))):
+            if a.poll() is not None:
+                return False
+            assert time.monotonic() < deadline, log_tail(tmp_path / "a.log")
+        os.killpg(a.pid, signal.SIGSTOP)  # frozen with its temporary file open or not yet renamed
+        if live.exists():
+            return False
+        b = start("b")
+        while b.poll() is None and "waiting for the lock" not in log_tail(tmp_path / "b.log"):
+            assert time.monotonic() < deadline, log_tail(tmp_path / "b.log")
+            time.sleep(0.05)
+        os.killpg(a.pid, signal.SIGCONT)
+        a.wait(timeout=120)
+        b.wait(timeout=120)
+        return True
+    finally:
+        for p in (a, b):
+            if p is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGCONT)
+                stop_group(p)
+
+
+def test_writer_frozen_mid_write_neither_fails_nor_breaks_the_other_writers_shard(tmp_path: Path) -> None:
+    """Writer A is frozen (SIGSTOP) while its temporary file exists; writer B writes the same partition
+    meanwhile. Both writes must succeed and the live shard must be one writer's complete table."""
+    rows = 6_000_000  # ~48 MB of Parquet: a write long enough to be caught in the act
+    for attempt in range(4):
+        work = tmp_path / f"try{attempt}"
+        work.mkdir()
+        if _freeze_a_mid_write_then_write_b(work, rows):
+            break
+    else:
+        pytest.fail("writer A always finished its write before it could be frozen")
+    for name in ("a", "b"):
+        log = log_tail(work / f"{name}.log", 200_000)
+        assert 'RESULT {"success": true}' in log, log[-3000:]
+    live = work / "storage" / "big" / "p.parquet"
+    assert _read_live(live, rows) == "ok"
+    assert sorted(p.name for p in live.parent.iterdir()) == ["p.parquet"]
 
 
 def test_run_paused_between_lineage_and_shard_cannot_interleave_with_another(tmp_path: Path) -> None:
