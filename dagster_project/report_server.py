@@ -20,6 +20,7 @@ import io
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import quote
 
 from gme_data import settings
 
@@ -30,8 +31,8 @@ def report_url(path: os.PathLike | str) -> str:
     path = os.path.abspath(path)
     root = str(settings.reports_dir())
     if base and path.startswith(root):
-        return base + path[len(root):].replace(os.sep, "/")
-    return "file://" + path
+        return base + quote(path[len(root):].replace(os.sep, "/"))  # file names hold quoted keys: %2F -> %252F
+    return "file://" + quote(path)
 
 
 #: Host names a request may address by default: this machine's loopback names only.

@@ -153,3 +153,27 @@ def test_report_server_host_allow_list_is_configurable(report_server) -> None:
     port = report_server({"GME_DATA_REPORTS_ALLOWED_HOSTS": "reports.internal"})
     assert _get(port, "/run-1/raw_corpus__s.html", f"reports.internal:{port}")[0] == 200
     assert _get(port, "/run-1/raw_corpus__s.html", f"127.0.0.1:{port}")[0] == 403
+
+
+def test_gate_report_of_a_hostile_partition_stays_in_reports_and_is_served(report_server, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    """A real failed gate over rows with hostile text, on a partition key with ``../``: the check's
+    markdown shows the examples as text; the HTML report stays under reports/ and its link works."""
+    from dagster_project.report_server import report_url
+    from quality.gates import run_gate
+    from quality.report import render_markdown, write_report
+
+    home = tmp_path / "var"
+    monkeypatch.setenv("GME_DATA_HOME", str(home))
+    df = pd.DataFrame({"id": [HOSTILE[0]] * 2, "title": ["t", "t"], "text": HOSTILE[:2], "image": [None, None],
+                       "source": "s", "shard": "s", "url": [None, None]})
+    result = run_gate(df, "raw_corpus", {"min_rows": 1, "max_rows": 100})
+    assert not result.success and "evil" in json.dumps([o.examples for o in result.failed])
+    _assert_inert(_render(render_markdown(result)))
+    report = write_report(result, df, home / "reports", "raw_corpus", "run-3", "../../../ESCAPED")
+    assert (home / "reports") in report.parents and not list(tmp_path.glob("ESCAPED*"))
+    port = report_server()
+    monkeypatch.setenv("GME_DATA_REPORTS_URL", f"http://127.0.0.1:{port}")
+    url = report_url(report)
+    status, body = _get(port, url.split(str(port), 1)[1], f"127.0.0.1:{port}")
+    assert status == 200 and "Quality report" in body and "ESCAPED" in body
