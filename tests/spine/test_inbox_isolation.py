@@ -36,14 +36,15 @@ def _inbox_with_broken_entries(inbox: Path) -> None:
     _write(inbox, "broken.source.json", '{"kind": "jsonl", "path": ')
     _write(inbox, "colour.source.json", json.dumps({"kind": "jsonl", "path": "good.jsonl", "colour": "red"}))
     _write(inbox, "deep.jsonl", DEEP + "\n")
+    _write(inbox, "deep-first.jsonl", DEEP + "\n" + json.dumps({"text": "A later line is fine."}) + "\n")
 
 
 def test_broken_inbox_entries_are_named_and_the_good_shard_still_loads(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     _inbox_with_broken_entries(inbox)
     catalog = SourceCatalogResource(inbox_dir=str(inbox), include_sample=False)
-    assert list(catalog.shards()) == ["good"]
-    assert catalog.spec("good").kind == "jsonl"
+    assert sorted(catalog.shards()) == ["deep-first", "good"]  # its deep first line becomes a drop
+    assert catalog.spec("good").kind == "jsonl" and catalog.spec("deep-first").kind == "jsonl"
     errors = catalog.inbox_errors()
     assert sorted(errors) == ["broken.source.json", "colour.source.json", "deep.jsonl"]
     assert "not valid JSON" in errors["broken.source.json"]
@@ -59,8 +60,8 @@ def test_sensor_requests_the_good_shard_and_reports_the_broken_ones(tmp_path: Pa
     catalog = SourceCatalogResource(inbox_dir=str(inbox), include_sample=False)
     instance = dg.DagsterInstance.ephemeral()
     result = inbox_sensor(dg.build_sensor_context(instance=instance, resources={"catalog": catalog}))
-    assert [r.partition_key for r in result.run_requests] == ["good"]
-    instance.add_dynamic_partitions("source_shard", ["good"])
+    assert [r.partition_key for r in result.run_requests] == ["deep-first", "good"]
+    instance.add_dynamic_partitions("source_shard", ["deep-first", "good"])
     again = inbox_sensor(dg.build_sensor_context(instance=instance, resources={"catalog": catalog}))
     assert isinstance(again, dg.SkipReason)
     for name in ("broken.source.json", "colour.source.json", "deep.jsonl"):
