@@ -108,8 +108,11 @@ def finish_stage(
     # One run at a time per partition from its lineage write until its shard (or quarantine) is in place,
     # so two runs of one partition cannot leave lineage of one beside the table of the other.
     with io.lock(asset_name, partition, log=context.log.info):
-        yield from _commit_stage(context, asset_name, partition, df, output, lineage, workbench, result, io,
-                                 metadata, report_extra, value)
+        try:
+            yield from _commit_stage(context, asset_name, partition, df, output, lineage, workbench, result, io,
+                                     metadata, report_extra, value)
+        finally:
+            io.discard_staged(asset_name, partition, context.run_id)  # a no-op once the IO manager took it
 
 
 def _commit_stage(context: dg.AssetExecutionContext, asset_name: str, partition: str | None, df: pd.DataFrame,
@@ -117,6 +120,10 @@ def _commit_stage(context: dg.AssetExecutionContext, asset_name: str, partition:
                   metadata: dict[str, Any] | None, report_extra: dict[str, Any] | None,
                   value: Any) -> Iterator[dg.Output | dg.AssetCheckResult]:
     run_id = context.run_id
+    # the new shard is written (under a temporary name) before lineage changes: a table that cannot be
+    # written fails the step with lineage and the live shard still from the same, earlier run
+    if result.success and value is None and isinstance(df, pd.DataFrame):
+        io.stage(asset_name, partition, run_id, df)
     store = lineage.store()
     # the gate's verdict goes into lineage too: assets.metadata ->> 'gate_passed' / 'quality_gate'
     counts = store.write_stage(asset_name, partition, run_id, output,

@@ -14,7 +14,9 @@ its new shard is in place (a failed write leaves every earlier copy where it was
 
 Partition keys are percent-quoted into file names (:func:`gme_data.storage_names.path_segment`), so a
 key like ``../x`` stays inside its asset's folder. Each write goes through a temporary file unique to
-the writer, and writers of one partition take turns (:meth:`ParquetIOManager.lock`).
+the writer, and writers of one partition take turns (:meth:`ParquetIOManager.lock`). ``finish_stage``
+stages a passing table's shard (:meth:`ParquetIOManager.stage`) before it commits lineage, so a shard
+that cannot be written fails the step while lineage and the live shard still match.
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ from gme_data.storage_names import path_segment
 
 ALL = "__all__"
 QUARANTINE = "_quarantine"
+
+#: Shards written ahead by ``stage`` in this process: (asset, partition, run id) -> (id of the table,
+#: temporary file, final path).
+_STAGED: dict[tuple[str, str, str], tuple[int, str, str]] = {}
+
+
+def _is_local(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocols or "local" in protocols
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -71,18 +82,49 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         return buf.getvalue()
 
     @staticmethod
-    def _write_atomic(fs: Any, path: str, data: bytes) -> None:
-        """Write ``data`` to a temporary name of this writer's own, then rename it over ``path``."""
+    def _write_temp(fs: Any, path: str, data: bytes) -> str:
+        """Write ``data`` beside ``path`` under a temporary name of this writer's own; return that name."""
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"
         try:
             with fs.open(tmp, "wb") as f:
                 f.write(data)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                fs.rm(tmp)
+            raise
+        return tmp
+
+    @staticmethod
+    def _rename_into_place(fs: Any, tmp: str, path: str) -> None:
+        try:
             fs.mv(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
                 fs.rm(tmp)
             raise
+
+    def _write_atomic(self, fs: Any, path: str, data: bytes) -> None:
+        """Write ``data`` to a temporary name of this writer's own, then rename it over ``path``."""
+        self._rename_into_place(fs, self._write_temp(fs, path, data), path)
+
+    def stage(self, asset: str, partition: str | None, run_id: str, df: pd.DataFrame) -> bool:
+        """Write ``df``'s shard under a temporary name before the stage commits its lineage, so a table
+        that cannot be written fails the step before lineage changes; :meth:`handle_output` then only
+        renames it. Local storage only (elsewhere a rename is a copy); returns whether it staged."""
+        fs, path = self._path(asset, partition, "parquet")
+        if not _is_local(fs):
+            return False
+        tmp = self._write_temp(fs, path, self._parquet_bytes(df))
+        _STAGED[(asset, partition or ALL, run_id)] = (id(df), tmp, path)
+        return True
+
+    @staticmethod
+    def discard_staged(asset: str, partition: str | None, run_id: str) -> None:
+        """Remove a staged shard :meth:`handle_output` did not take (the step stopped before it)."""
+        entry = _STAGED.pop((asset, partition or ALL, run_id), None)
+        if entry is not None:
+            Path(entry[1]).unlink(missing_ok=True)
 
     def _superseded(self, asset: str, partition: str | None) -> tuple[Any, str]:
         fs, root = self._fs()
@@ -93,8 +135,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         """The lock a writer of ``asset``'s ``partition`` holds (beside local storage, else under
         ``<GME_DATA_HOME>/locks``, which then serializes writers of one machine only)."""
         fs, root = self._fs()
-        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-        if "file" in protocols or "local" in protocols:
+        if _is_local(fs):
             folder = Path(root) / "_locks" / asset
         else:
             url_key = hashlib.sha1(self.resolved_url().encode()).hexdigest()[:16]
@@ -120,9 +161,14 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             return
         asset = context.asset_key.to_user_string().replace("/", "__")
         partition = context.partition_key if context.has_partition_key else None
+        staged = None
         if isinstance(obj, pd.DataFrame):
             fs, path = self._path(asset, partition, "parquet")
-            data = self._parquet_bytes(obj)
+            staged = _STAGED.pop((asset, partition or ALL, context.run_id), None)
+            if staged is not None and (staged[0] != id(obj) or staged[2] != path):
+                Path(staged[1]).unlink(missing_ok=True)  # staged for another table or storage: not ours
+                staged = None
+            data = b"" if staged is not None else self._parquet_bytes(obj)
             ext = "parquet"
         elif isinstance(obj, dict):
             fs, path = self._path(asset, partition, "json")
@@ -131,7 +177,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         else:
             raise TypeError(f"ParquetIOManager stores DataFrames and dicts; {asset} returned {type(obj).__name__}")
         with self.lock(asset, partition, log=context.log.info):
-            self._write_atomic(fs, path, data)
+            if staged is not None:
+                self._rename_into_place(fs, staged[1], path)
+            else:
+                self._write_atomic(fs, path, data)
             if ext == "parquet":  # this partition passed its gate again: its set-aside copies can go now
                 for fs_q, qpath in (self._path(asset, partition, "parquet", quarantine=True),
                                     self._superseded(asset, partition)):

@@ -229,3 +229,67 @@ def test_object_storage_url_writes_through_fsspec_with_the_lock_under_home(tmp_p
     with fs.open(f"{root}/table/p.parquet", "rb") as f:
         assert pd.read_parquet(f)["x"].tolist() == [0, 1, 2, 3]
     assert [p.name for p in (tmp_path / "var" / "locks").rglob("*.lock")] == ["p.lock"]
+
+
+RAW_CORPUS_UNDER_FILE_SIZE_LIMIT = textwrap.dedent("""
+    import resource, signal, sys
+    import dagster as dg
+    from dagster_project.definitions import defs
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limit = int(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("source_shard", ["big"])
+    res = defs.resolve_job_def("synthesis_job").execute_in_process(
+        instance=instance, partition_key="big", asset_selection=[dg.AssetKey("raw_corpus")], raise_on_error=False)
+    errors = [e.event_specific_data.error for e in res.all_events if e.event_type_value == "STEP_FAILURE"]
+    print("RESULT", res.success, [str(e.cause.message if e.cause else e.message)[:300] for e in errors])
+""")
+
+
+def test_raw_corpus_whose_shard_cannot_be_written_leaves_lineage_and_shard_of_the_last_good_run(
+        tmp_path: Path, monkeypatch) -> None:
+    """A real raw_corpus re-run fails writing its shard (file-size limit, as on a full disk): lineage must
+    still describe the live shard (both from the earlier run), not the rows that were never stored."""
+    import numpy as np
+
+    home = tmp_path / "var"
+    inbox = home / "inbox"
+    inbox.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def drop(n: int) -> None:  # long random paragraphs: a shard of several MB, little lineage per row
+        letters = np.array(list("abcdefghijklmnopqrstuvwxyz "))
+        rows = ["".join(rng.choice(letters, 3000)) for _ in range(n)]
+        (inbox / "big.jsonl").write_text("".join(json.dumps({"title": f"T{i}", "text": t}) + "\n"
+                                                 for i, t in enumerate(rows)))
+
+    drop(3000)
+    env = {"GME_DATA_HOME": str(home), "GME_DATA_STORAGE_URL": str(home / "storage")}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("GME_DATA_REPORTS_URL", raising=False)
+    from dagster_project.definitions import defs
+    from gme_data.lineage import LineageStore
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("source_shard", ["big"])
+    assert defs.resolve_job_def("synthesis_job").execute_in_process(
+        instance=instance, partition_key="big", asset_selection=[dg.AssetKey("raw_corpus")]).success
+    shard = home / "storage" / "raw_corpus" / "big.parquet"
+    lineage_db = home / "lineage.duckdb"
+    limit = lineage_db.stat().st_size + 4 * 2**20  # room for lineage, none for a shard of ~7 MB
+    assert shard.stat().st_size > limit + 2**20
+    before = pd.read_parquet(shard)
+    drop(3100)  # new rows arrive; the re-run cannot store them
+    env.pop("GME_DATA_REPORTS_URL", None)
+    out = subprocess.run([sys.executable, "-c", RAW_CORPUS_UNDER_FILE_SIZE_LIMIT, str(limit)], cwd=ROOT,
+                         env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT")), out.stderr[-3000:])
+    assert line.startswith("RESULT False") and "File too large" in line, line
+    pd.testing.assert_frame_equal(pd.read_parquet(shard), before)
+    kept = LineageStore(lineage_db).query(
+        "SELECT record_id FROM records WHERE asset_key = 'raw_corpus' AND partition = 'big' AND status = 'kept'")
+    assert sorted(kept["record_id"]) == sorted(before["id"]), f"lineage has {len(kept)} rows, shard {len(before)}"
+    assert not list((home / "storage").rglob("*.tmp"))
