@@ -22,6 +22,7 @@ that cannot be written fails the step while lineage and the live shard still mat
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import json
@@ -104,6 +105,16 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 fs.rm(tmp)
             raise
 
+    @staticmethod
+    def _remove_stale_temps(fs: Any, path: str, keep: str | None = None) -> None:
+        """Delete temporaries of ``path`` left by writers that died (call with the partition's lock held:
+        a live writer only has a temporary while it holds the lock). Local storage only."""
+        if not _is_local(fs):
+            return
+        for stale in glob.glob(glob.escape(path) + ".*.tmp"):
+            if stale != keep:
+                Path(stale).unlink(missing_ok=True)
+
     def _write_atomic(self, fs: Any, path: str, data: bytes) -> None:
         """Write ``data`` to a temporary name of this writer's own, then rename it over ``path``."""
         self._rename_into_place(fs, self._write_temp(fs, path, data), path)
@@ -111,11 +122,14 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     def stage(self, asset: str, partition: str | None, run_id: str, df: pd.DataFrame) -> bool:
         """Write ``df``'s shard under a temporary name before the stage commits its lineage, so a table
         that cannot be written fails the step before lineage changes; :meth:`handle_output` then only
-        renames it. Local storage only (elsewhere a rename is a copy); returns whether it staged."""
+        renames it. Call with :meth:`lock` held until the output is handled (``finish_stage`` does).
+        Local storage only (elsewhere a rename is a copy); returns whether it staged."""
         fs, path = self._path(asset, partition, "parquet")
         if not _is_local(fs):
             return False
-        tmp = self._write_temp(fs, path, self._parquet_bytes(df))
+        with self.lock(asset, partition):
+            self._remove_stale_temps(fs, path)
+            tmp = self._write_temp(fs, path, self._parquet_bytes(df))
         _STAGED[(asset, partition or ALL, run_id)] = (id(df), tmp, path)
         return True
 
@@ -149,6 +163,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         fs, path = self._path(asset, partition, "parquet", quarantine=True)
         data = self._parquet_bytes(df)
         with self.lock(asset, partition):
+            self._remove_stale_temps(fs, path)
             self._write_atomic(fs, path, data)
             fs_live, live = self._path(asset, partition, "parquet")
             if fs_live.exists(live):
@@ -177,6 +192,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         else:
             raise TypeError(f"ParquetIOManager stores DataFrames and dicts; {asset} returned {type(obj).__name__}")
         with self.lock(asset, partition, log=context.log.info):
+            self._remove_stale_temps(fs, path, keep=staged[1] if staged is not None else None)
             if staged is not None:
                 self._rename_into_place(fs, staged[1], path)
             else:

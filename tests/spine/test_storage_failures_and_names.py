@@ -293,3 +293,18 @@ def test_raw_corpus_whose_shard_cannot_be_written_leaves_lineage_and_shard_of_th
         "SELECT record_id FROM records WHERE asset_key = 'raw_corpus' AND partition = 'big' AND status = 'kept'")
     assert sorted(kept["record_id"]) == sorted(before["id"]), f"lineage has {len(kept)} rows, shard {len(before)}"
     assert not list((home / "storage").rglob("*.tmp"))
+
+
+def test_temporaries_of_a_dead_writer_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    io = ParquetIOManager(base_url=str(storage))
+    asset = _asset(dg.StaticPartitionsDefinition(["p", "q"]))
+    (storage / "table" / "_quarantine").mkdir(parents=True)
+    stale = [storage / "table" / "p.parquet.4242-0123456789ab.tmp",
+             storage / "table" / "_quarantine" / "p.parquet.4242-ba9876543210.tmp"]
+    other = storage / "table" / "q.parquet.4242-0123456789ab.tmp"  # another partition's: not this writer's business
+    for f in (*stale, other):
+        f.write_bytes(b"half a shard")
+    assert _materialize(asset, io, "p").success
+    io.quarantine("table", "p", pd.DataFrame({"x": [1]}))
+    assert [f.exists() for f in stale] == [False, False] and other.exists()
