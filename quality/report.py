@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -119,7 +120,7 @@ def _write_index(run_dir: Path) -> None:
     for f in sorted(run_dir.glob("*.json")):
         s = json.loads(f.read_text())
         status = "<span class='ok'>passed</span>" if s["success"] else "<span class='bad'>FAILED</span>"
-        items.append(f"<tr><td><a href='{_cell(s['file'])}'>{_cell(s['asset'])}</a></td>"
+        items.append(f"<tr><td><a href='{_cell(quote(s['file']))}'>{_cell(s['asset'])}</a></td>"
                      f"<td>{_cell(s['partition'] or '-')}</td><td>{status}</td><td>{s['rows']}</td>"
                      f"<td>{_cell('; '.join(s['failed']))}</td></tr>")
     (run_dir / "index.html").write_text(

@@ -177,3 +177,6 @@ def test_gate_report_of_a_hostile_partition_stays_in_reports_and_is_served(repor
     url = report_url(report)
     status, body = _get(port, url.split(str(port), 1)[1], f"127.0.0.1:{port}")
     assert status == 200 and "Quality report" in body and "ESCAPED" in body
+    index = _get(port, url.split(str(port), 1)[1].rsplit("/", 1)[0] + "/index.html", f"127.0.0.1:{port}")[1]
+    href = index.split("href='", 1)[1].split("'", 1)[0]  # the run's index links the report by a working URL
+    assert _get(port, f"/run-3/{href}", f"127.0.0.1:{port}") == (status, body)
