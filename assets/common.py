@@ -15,7 +15,9 @@ import pandas as pd
 from dagster_project.io_manager import ParquetIOManager
 from dagster_project.report_server import report_url
 from gme_data.lineage import StageOutput, trace_sql
+from gme_data.storage_names import code_fence, sql_literal
 from quality.gates import GateResult, run_gate
+from quality.markdown import md_cell
 from quality.report import render_markdown, write_report
 
 GATE = "quality_gate"
@@ -29,14 +31,12 @@ def gate_spec(asset_name: str, description: str) -> dg.AssetCheckSpec:
 
 
 def md_table(df: pd.DataFrame, max_rows: int = 20, max_chars: int = 80) -> str:
-    """A small DataFrame as markdown (long cells cut)."""
+    """A small DataFrame as markdown (long cells cut; cell text escaped so it renders as plain text)."""
     if df.empty:
         return "_(empty)_"
-    view = df.head(max_rows).copy()
-    for c in view.columns:
-        view[c] = view[c].map(lambda v: (str(v)[: max_chars - 3] + "...") if len(str(v)) > max_chars else str(v))
-    header = "| " + " | ".join(map(str, view.columns)) + " |\n|" + "---|" * len(view.columns) + "\n"
-    body = "\n".join("| " + " | ".join(s.replace("|", "\\|").replace("\n", " ") for s in row) + " |"
+    view = df.head(max_rows)
+    header = "| " + " | ".join(md_cell(c) for c in view.columns) + " |\n|" + "---|" * len(view.columns) + "\n"
+    body = "\n".join("| " + " | ".join(md_cell(v, max_chars) for v in row) + " |"
                      for row in view.astype(str).values.tolist())
     return header + body
 
@@ -78,7 +78,7 @@ def gallery_md(rows: list[dict[str, Any]], image_key: str, text_key: str, limit:
     for r in rows[:limit]:
         url = thumbnail_data_url(r.get(image_key))
         img = f"![img]({url})" if url else "—"
-        txt = str(r.get(text_key) or "").replace("|", "\\|").replace("\n", " ")[:160]
+        txt = md_cell(r.get(text_key) or "", 160)
         lines.append(f"| {img} | {txt} |")
     return "\n".join(lines)
 
@@ -102,9 +102,28 @@ def finish_stage(
     recorded and the step fails with the failed expectations as its message.
     """
     partition = context.partition_key if context.has_partition_key else None
-    run_id = context.run_id
     gate_df = derive(df.copy()) if derive is not None else df
     result: GateResult = run_gate(gate_df, asset_name, gate_params)
+    io = ParquetIOManager()
+    # One run at a time per partition from its lineage write until its shard (or quarantine) is in place,
+    # so two runs of one partition cannot leave lineage of one beside the table of the other.
+    with io.lock(asset_name, partition, log=context.log.info):
+        try:
+            yield from _commit_stage(context, asset_name, partition, df, output, lineage, workbench, result, io,
+                                     metadata, report_extra, value)
+        finally:
+            io.discard_staged(asset_name, partition, context.run_id)  # a no-op once the IO manager took it
+
+
+def _commit_stage(context: dg.AssetExecutionContext, asset_name: str, partition: str | None, df: pd.DataFrame,
+                  output: StageOutput, lineage: Any, workbench: Any, result: GateResult, io: ParquetIOManager,
+                  metadata: dict[str, Any] | None, report_extra: dict[str, Any] | None,
+                  value: Any) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    run_id = context.run_id
+    # the new shard is written (under a temporary name) before lineage changes: a table that cannot be
+    # written fails the step with lineage and the live shard still from the same, earlier run
+    if result.success and value is None and isinstance(df, pd.DataFrame):
+        io.stage(asset_name, partition, run_id, df)
     store = lineage.store()
     # the gate's verdict goes into lineage too: assets.metadata ->> 'gate_passed' / 'quality_gate'
     counts = store.write_stage(asset_name, partition, run_id, output,
@@ -120,15 +139,13 @@ def finish_stage(
         "quality_report": dg.MetadataValue.url(report_url(report)),
         "quality_gate": dg.MetadataValue.text(result.headline()),
         "lineage_store": dg.MetadataValue.path(str(store.path)),
-        "lineage_drops_query": dg.MetadataValue.md(
-            f"```sql\nSELECT reason, count(*) FROM records WHERE asset_key = '{asset_name}' "
-            f"AND partition = '{partition or '__all__'}' AND status = 'dropped' GROUP BY 1 ORDER BY 2 DESC;\n```"
-        ),
+        "lineage_drops_query": dg.MetadataValue.md(drops_query_md(asset_name, partition)),
         "preview": dg.MetadataValue.md(md_table(df.drop(columns=[c for c in df.columns if c.startswith("_")]))),
     }
     if example_id:
+        shown = example_id.replace("`", "'")
         md["lineage_trace_example"] = dg.MetadataValue.md(
-            f"Where did `{example_id}` come from?\n```sql\n{trace_sql(example_id)}\n```")
+            f"Where did `{shown}` come from?\n{code_fence(trace_sql(example_id), 'sql')}")
     md.update(metadata or {})
     check_md: dict[str, Any] = {
         "expectations": dg.MetadataValue.md(render_markdown(result)),
@@ -148,12 +165,12 @@ def finish_stage(
         metadata=check_md, description=result.headline()[:1000],
     )
     if result.success:
-        yield dg.Output(df if value is None else value, metadata=md)
+        yield dg.Output(df if value is None else value, metadata=md)  # the IO manager writes the shard here
         yield check
         return
     # A rejected table is not a materialization: record the check, set the table aside, fail the step.
     where = f"{asset_name}[{partition or '-'}]"
-    quarantined = ParquetIOManager().quarantine(asset_name, partition, df) if isinstance(df, pd.DataFrame) else None
+    quarantined = io.quarantine(asset_name, partition, df) if isinstance(df, pd.DataFrame) else None
     context.log.error(f"quality gate failed for {where}: {result.headline()}"
                       + (f"; table quarantined at {quarantined}" if quarantined else ""))
     yield check
@@ -165,6 +182,14 @@ def finish_stage(
                   "rows": len(df), "failed_expectations": len(result.failed)},
         allow_retries=False,
     )
+
+
+def drops_query_md(asset_name: str, partition: str | None) -> str:
+    """The ready-to-paste DuckDB query for a partition's drops (names quoted as SQL literals)."""
+    sql = (f"SELECT reason, count(*) FROM records WHERE asset_key = {sql_literal(asset_name)} "
+           f"AND partition = {sql_literal(partition or '__all__')} AND status = 'dropped' "
+           "GROUP BY 1 ORDER BY 2 DESC;")
+    return code_fence(sql, "sql")
 
 
 def as_json(obj: Any) -> dg.MetadataValue:

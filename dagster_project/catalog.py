@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import dagster as dg
@@ -32,31 +33,67 @@ def shard_slug(name: str) -> str:
     return slug
 
 
+_KIND_SCAN_LINES = 1000  # how many non-empty lines may be tried to find the first parseable one
+_SPEC_KEYS = frozenset(f.name for f in fields(SourceSpec))
+
+
 def _jsonl_kind(path: Path) -> str:
+    """``wikipedia`` or ``jsonl``, decided by the first line that parses (broken lines become drops later)."""
+    tried, first_error = 0, ""
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                try:
-                    first = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InvalidInputError(f"inbox file {path}: first line is not JSON ({exc})") from exc
-                return "wikipedia" if isinstance(first, dict) and "paragraphs" in first else "jsonl"
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                first = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                first_error = first_error or f"line {line_no}: {_why(exc)}"
+                tried += 1
+                if tried >= _KIND_SCAN_LINES:
+                    break
+                continue
+            return "wikipedia" if isinstance(first, dict) and "paragraphs" in first else "jsonl"
+    if first_error:
+        raise InvalidInputError(f"inbox file {path}: no line is JSON in the first {tried} ({first_error})")
     return "jsonl"
 
 
+def _why(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+
+
+def _spec_from_file(path: Path) -> SourceSpec:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidInputError(f"source spec file {path}: not valid JSON ({_why(exc)})") from exc
+    if not isinstance(raw, dict):
+        raise InvalidInputError(f"source spec file {path}: expected a JSON object")
+    unknown = sorted(set(raw) - _SPEC_KEYS)
+    if unknown:
+        raise InvalidInputError(f"source spec file {path}: unknown key(s) {unknown} "
+                                f"(allowed: {', '.join(sorted(_SPEC_KEYS))})")
+    p = Path(str(raw.get("path", "")))
+    if raw.get("kind") != "hf" and not p.is_absolute():
+        raw["path"] = str((path.parent / p).resolve())
+    given = raw.get("shard")
+    # the shard is a partition key (file names, SQL): slugged like a file stem, wherever it comes from
+    raw["shard"] = shard_slug(str(given)) if given not in (None, "") else shard_slug(path.name[: -len(".source.json")])
+    try:
+        return SourceSpec(**raw)
+    except TypeError as exc:
+        raise InvalidInputError(f"source spec file {path}: {exc}") from exc
+
+
 def spec_for_path(path: Path) -> SourceSpec | None:
-    """The SourceSpec for one inbox entry, or None when it is not a source (e.g. a temp file)."""
+    """The SourceSpec for one inbox entry, or None when it is not a source (e.g. a temp file).
+
+    Raises InvalidInputError naming the entry when it is a source that cannot be used.
+    """
     if path.name.startswith(".") or path.suffix in (".tmp", ".part"):
         return None
     if path.name.endswith(".source.json"):
-        raw = json.loads(path.read_text())
-        if not isinstance(raw, dict):
-            raise InvalidInputError(f"source spec file {path}: expected a JSON object")
-        p = Path(str(raw.get("path", "")))
-        if raw.get("kind") != "hf" and not p.is_absolute():
-            raw["path"] = str((path.parent / p).resolve())
-        raw.setdefault("shard", shard_slug(path.name[: -len(".source.json")]))
-        return SourceSpec(**raw)
+        return _spec_from_file(path)
     shard = shard_slug(path.stem if path.is_file() else path.name)
     if path.is_dir():
         return SourceSpec(kind="image_folder", path=path, shard=shard)
@@ -64,6 +101,37 @@ def spec_for_path(path: Path) -> SourceSpec | None:
     if kind == "unknown":
         return None
     return SourceSpec(kind=kind or _jsonl_kind(path), path=path, shard=shard)
+
+
+def scan_inbox(inbox: Path) -> tuple[dict[str, SourceSpec], dict[str, str]]:
+    """Every usable inbox entry's spec by shard, and an error message for each entry that is not usable.
+
+    Entries are isolated: one broken file is reported under its own name and every other shard
+    still loads.
+    """
+    specs: dict[str, SourceSpec] = {}
+    errors: dict[str, str] = {}
+    for entry in sorted(inbox.iterdir()):
+        try:
+            spec = spec_for_path(entry)
+        except InvalidInputError as exc:
+            errors[entry.name] = str(exc)
+            continue
+        except Exception as exc:  # noqa: BLE001 - an unforeseen failure of one entry must not block the rest
+            errors[entry.name] = f"inbox entry {entry}: {type(exc).__name__}: {exc}"
+            continue
+        if spec is not None:
+            specs[spec.shard_name] = spec
+    return specs, errors
+
+
+def _entry_slug(name: str) -> str | None:
+    """The shard an inbox entry name would give (None when none can be derived)."""
+    stem = name[: -len(".source.json")] if name.endswith(".source.json") else Path(name).stem
+    try:
+        return shard_slug(stem)
+    except InvalidInputError:
+        return None
 
 
 class SourceCatalogResource(dg.ConfigurableResource):
@@ -86,12 +154,12 @@ class SourceCatalogResource(dg.ConfigurableResource):
                 for m in manifests}
 
     def inbox_specs(self) -> dict[str, SourceSpec]:
-        specs: dict[str, SourceSpec] = {}
-        for entry in sorted(self.inbox().iterdir()):
-            spec = spec_for_path(entry)
-            if spec is not None:
-                specs[spec.shard_name] = spec
-        return specs
+        """Usable inbox entries by shard (broken entries are left out: see :meth:`inbox_errors`)."""
+        return scan_inbox(self.inbox())[0]
+
+    def inbox_errors(self) -> dict[str, str]:
+        """Inbox entries that cannot be used, each with the reason (file name -> message)."""
+        return scan_inbox(self.inbox())[1]
 
     def shards(self) -> dict[str, SourceSpec]:
         specs = self.sample_specs() if self.include_sample else {}
@@ -99,10 +167,14 @@ class SourceCatalogResource(dg.ConfigurableResource):
         return specs
 
     def spec(self, shard: str) -> SourceSpec:
+        errors: dict[str, str] = {}
         if shard.startswith(SAMPLE_PREFIX) and self.include_sample:
             specs = self.sample_specs()
         else:
-            specs = self.inbox_specs()
+            specs, errors = scan_inbox(self.inbox())
+        broken = [msg for name, msg in errors.items() if _entry_slug(name) == shard]
+        if shard not in specs and broken:
+            raise InvalidInputError(f"source shard {shard!r}: its inbox entry cannot be used: {broken[0]}")
         if shard not in specs:
             raise InvalidInputError(
                 f"source shard {shard!r} is unknown: not a sample shard and no inbox entry in {self.inbox()} "

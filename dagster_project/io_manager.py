@@ -9,24 +9,49 @@ reading a partitioned one gets the concatenation of the materialized shards, Duc
 A table whose quality gate failed is not materialized: ``assets.common.finish_stage`` writes it to
 ``<base>/<asset>/_quarantine/<partition>.parquet`` (:meth:`ParquetIOManager.quarantine`) and moves
 the live shard beside it (``<partition>.superseded.parquet``), so no later run (e.g. an unpartitioned stage reading every shard) consumes data its
-gate rejected; the next passing materialization of the partition deletes the quarantined copy.
+gate rejected; the next passing materialization of the partition deletes the quarantined copy, after
+its new shard is in place (a failed write leaves every earlier copy where it was).
+
+Partition keys are percent-quoted into file names (:func:`gme_data.storage_names.path_segment`), so a
+key like ``../x`` stays inside its asset's folder. Each write goes through a temporary file unique to
+the writer, and writers of one partition take turns (:meth:`ParquetIOManager.lock`). ``finish_stage``
+stages a passing table's shard (:meth:`ParquetIOManager.stage`) before it commits lineage, so a shard
+that cannot be written fails the step while lineage and the live shard still match.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import hashlib
 import io
 import json
 import os
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import fsspec
 import pandas as pd
 
+from dagster_project.partition_lock import partition_lock
 from gme_data import settings
+from gme_data.storage_names import path_segment
 
 ALL = "__all__"
 QUARANTINE = "_quarantine"
+
+#: Shards written ahead by ``stage`` in this process: (asset, partition, run id) -> (id of the table,
+#: temporary file, final path).
+_STAGED: dict[tuple[str, str, str], tuple[int, str, str]] = {}
+
+
+def _is_local(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocols or "local" in protocols
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -45,7 +70,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     def _path(self, asset: str, partition: str | None, ext: str, quarantine: bool = False) -> tuple[Any, str]:
         fs, root = self._fs()
         folder = f"{root}/{asset}/{QUARANTINE}" if quarantine else f"{root}/{asset}"
-        return fs, f"{folder}/{partition or ALL}.{ext}"
+        return fs, f"{folder}/{path_segment(partition or ALL)}.{ext}"
 
     def shard_url(self, asset: str) -> str:
         """A glob DuckDB can read: all shards of ``asset``."""
@@ -58,25 +83,92 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         return buf.getvalue()
 
     @staticmethod
-    def _write_atomic(fs: Any, path: str, data: bytes) -> None:
+    def _write_temp(fs: Any, path: str, data: bytes) -> str:
+        """Write ``data`` beside ``path`` under a temporary name of this writer's own; return that name."""
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        tmp = path + ".tmp"
-        with fs.open(tmp, "wb") as f:
-            f.write(data)
-        fs.mv(tmp, path)
+        tmp = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            with fs.open(tmp, "wb") as f:
+                f.write(data)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                fs.rm(tmp)
+            raise
+        return tmp
+
+    @staticmethod
+    def _rename_into_place(fs: Any, tmp: str, path: str) -> None:
+        try:
+            fs.mv(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                fs.rm(tmp)
+            raise
+
+    @staticmethod
+    def _remove_stale_temps(fs: Any, path: str, keep: str | None = None) -> None:
+        """Delete temporaries of ``path`` left by writers that died (call with the partition's lock held:
+        a live writer only has a temporary while it holds the lock). Local storage only."""
+        if not _is_local(fs):
+            return
+        for stale in glob.glob(glob.escape(path) + ".*.tmp"):
+            if stale != keep:
+                Path(stale).unlink(missing_ok=True)
+
+    def _write_atomic(self, fs: Any, path: str, data: bytes) -> None:
+        """Write ``data`` to a temporary name of this writer's own, then rename it over ``path``."""
+        self._rename_into_place(fs, self._write_temp(fs, path, data), path)
+
+    def stage(self, asset: str, partition: str | None, run_id: str, df: pd.DataFrame) -> bool:
+        """Write ``df``'s shard under a temporary name before the stage commits its lineage, so a table
+        that cannot be written fails the step before lineage changes; :meth:`handle_output` then only
+        renames it. Call with :meth:`lock` held until the output is handled (``finish_stage`` does).
+        Local storage only (elsewhere a rename is a copy); returns whether it staged."""
+        fs, path = self._path(asset, partition, "parquet")
+        if not _is_local(fs):
+            return False
+        with self.lock(asset, partition):
+            self._remove_stale_temps(fs, path)
+            tmp = self._write_temp(fs, path, self._parquet_bytes(df))
+        _STAGED[(asset, partition or ALL, run_id)] = (id(df), tmp, path)
+        return True
+
+    @staticmethod
+    def discard_staged(asset: str, partition: str | None, run_id: str) -> None:
+        """Remove a staged shard :meth:`handle_output` did not take (the step stopped before it)."""
+        entry = _STAGED.pop((asset, partition or ALL, run_id), None)
+        if entry is not None:
+            Path(entry[1]).unlink(missing_ok=True)
 
     def _superseded(self, asset: str, partition: str | None) -> tuple[Any, str]:
-        return self._path(asset, f"{partition or ALL}.superseded", "parquet", quarantine=True)
+        fs, root = self._fs()
+        return fs, f"{root}/{asset}/{QUARANTINE}/{path_segment(partition or ALL)}.superseded.parquet"
+
+    def lock(self, asset: str, partition: str | None,
+             log: Callable[[str], object] | None = None) -> AbstractContextManager[None]:
+        """The lock a writer of ``asset``'s ``partition`` holds (beside local storage, else under
+        ``<GME_DATA_HOME>/locks``, which then serializes writers of one machine only)."""
+        fs, root = self._fs()
+        if _is_local(fs):
+            folder = Path(root) / "_locks" / asset
+        else:
+            url_key = hashlib.sha1(self.resolved_url().encode()).hexdigest()[:16]
+            folder = settings.home() / "locks" / url_key / asset
+        return partition_lock(folder / f"{path_segment(partition or ALL)}.lock",
+                              f"{asset}[{partition or '-'}]", log=log)
 
     def quarantine(self, asset: str, partition: str | None, df: pd.DataFrame) -> str:
         """Keep a gate-rejected table aside and take the partition's live shard out of reach of loads
         (moved to ``_quarantine/<partition>.superseded.parquet``, not deleted); return the table's path."""
         fs, path = self._path(asset, partition, "parquet", quarantine=True)
-        self._write_atomic(fs, path, self._parquet_bytes(df))
-        fs_live, live = self._path(asset, partition, "parquet")
-        if fs_live.exists(live):
-            fs_old, old = self._superseded(asset, partition)
-            fs_live.mv(live, old)  # older data of a partition whose latest input was rejected
+        data = self._parquet_bytes(df)
+        with self.lock(asset, partition):
+            self._remove_stale_temps(fs, path)
+            self._write_atomic(fs, path, data)
+            fs_live, live = self._path(asset, partition, "parquet")
+            if fs_live.exists(live):
+                fs_old, old = self._superseded(asset, partition)
+                fs_live.mv(live, old)  # older data of a partition whose latest input was rejected
         return path
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -84,13 +176,14 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             return
         asset = context.asset_key.to_user_string().replace("/", "__")
         partition = context.partition_key if context.has_partition_key else None
+        staged = None
         if isinstance(obj, pd.DataFrame):
             fs, path = self._path(asset, partition, "parquet")
-            for fs_q, qpath in (self._path(asset, partition, "parquet", quarantine=True),
-                                self._superseded(asset, partition)):
-                if fs_q.exists(qpath):
-                    fs_q.rm(qpath)  # this partition passed its gate again
-            data = self._parquet_bytes(obj)
+            staged = _STAGED.pop((asset, partition or ALL, context.run_id), None)
+            if staged is not None and (staged[0] != id(obj) or staged[2] != path):
+                Path(staged[1]).unlink(missing_ok=True)  # staged for another table or storage: not ours
+                staged = None
+            data = b"" if staged is not None else self._parquet_bytes(obj)
             ext = "parquet"
         elif isinstance(obj, dict):
             fs, path = self._path(asset, partition, "json")
@@ -98,7 +191,17 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             ext = "json"
         else:
             raise TypeError(f"ParquetIOManager stores DataFrames and dicts; {asset} returned {type(obj).__name__}")
-        self._write_atomic(fs, path, data)
+        with self.lock(asset, partition, log=context.log.info):
+            self._remove_stale_temps(fs, path, keep=staged[1] if staged is not None else None)
+            if staged is not None:
+                self._rename_into_place(fs, staged[1], path)
+            else:
+                self._write_atomic(fs, path, data)
+            if ext == "parquet":  # this partition passed its gate again: its set-aside copies can go now
+                for fs_q, qpath in (self._path(asset, partition, "parquet", quarantine=True),
+                                    self._superseded(asset, partition)):
+                    if fs_q.exists(qpath):
+                        fs_q.rm(qpath)
         context.add_output_metadata({"storage_path": dg.MetadataValue.path(path), "format": ext})
 
     def load_input(self, context: dg.InputContext) -> Any:

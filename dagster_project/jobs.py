@@ -76,18 +76,25 @@ def register_shards(instance: dg.DagsterInstance, only: list[str] | None = None)
 def inbox_sensor(context: dg.SensorEvaluationContext, catalog: SourceCatalogResource):
     settle_s = 2.0
     existing = set(context.instance.get_dynamic_partitions(source_shards.name))
-    new_keys, requests = [], []
+    new_keys, requests, broken = [], [], []
     for entry in sorted(catalog.inbox().iterdir()):
-        if time.time() - entry.stat().st_mtime < settle_s:
-            continue  # still being written
-        spec = spec_for_path(Path(entry))
-        if spec is None or spec.shard_name in existing:
+        try:
+            if time.time() - entry.stat().st_mtime < settle_s:
+                continue  # still being written
+            spec = spec_for_path(Path(entry))
+        except Exception as exc:  # noqa: BLE001 - one unusable entry must not stop the others
+            broken.append(f"{entry.name}: {exc}")
+            context.log.warning(f"inbox entry skipped: {entry.name}: {exc}")
+            continue
+        if spec is None or spec.shard_name in existing or spec.shard_name in new_keys:
             continue
         new_keys.append(spec.shard_name)
         requests.append(dg.RunRequest(run_key=f"{spec.shard_name}:{entry.stat().st_mtime_ns}",
                                       partition_key=spec.shard_name, tags={"source": str(entry)}))
+    skipped = f"; {len(broken)} inbox entr{'y' if len(broken) == 1 else 'ies'} skipped: " + " | ".join(broken) \
+        if broken else ""
     if not new_keys:
-        return dg.SkipReason(f"no new shards in {catalog.inbox()}")
+        return dg.SkipReason(f"no new shards in {catalog.inbox()}{skipped}"[:4000])
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[source_shards.build_add_request(new_keys)],

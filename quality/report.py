@@ -7,10 +7,13 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
+from gme_data.storage_names import path_segment
 from quality.gates import GateResult
+from quality.markdown import md_cell
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2433}
@@ -35,10 +38,11 @@ def render_markdown(result: GateResult) -> str:
     for o in sorted(result.outcomes, key=lambda o: o.success):
         mark = "✅" if o.success else "❌"
         unexpected = o.unexpected_text(1)
-        ex = "; ".join(json.dumps(e, default=str) for e in o.examples[:3]).replace("|", "\\|")
-        obs = "" if o.observed_value is None else str(o.observed_value)[:60].replace("|", "\\|")
-        err = f" error: {o.error}" if o.error else ""
-        lines.append(f"| {mark} | `{o.expectation}`{err} | {o.column or ''} | {unexpected} | {obs} | {ex} |")
+        ex = md_cell("; ".join(json.dumps(e, default=str) for e in o.examples[:3]))
+        obs = "" if o.observed_value is None else md_cell(str(o.observed_value)[:60])
+        err = f" error: {md_cell(o.error)}" if o.error else ""
+        lines.append(f"| {mark} | `{o.expectation}`{err} | {md_cell(o.column or '')} | {md_cell(unexpected)} | "
+                     f"{obs} | {ex} |")
     return "\n".join(lines)
 
 
@@ -99,9 +103,9 @@ def profile_frame(df: pd.DataFrame) -> pd.DataFrame:
 def write_report(result: GateResult, df: pd.DataFrame, reports_root: Path, asset_key: str, run_id: str,
                  partition: str | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Write ``<reports_root>/<run_id>/<asset>[__<partition>].html`` and refresh the run's index page."""
-    run_dir = Path(reports_root) / run_id
+    run_dir = Path(reports_root) / path_segment(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    stem = asset_key + (f"__{partition}" if partition else "")
+    stem = path_segment(asset_key + (f"__{partition}" if partition else ""))
     path = run_dir / f"{stem}.html"
     path.write_text(render_html(result, asset_key, run_id, partition, profile_frame(df), extra))
     summary = {"asset": asset_key, "partition": partition, "suite": result.suite, "success": result.success,
@@ -116,7 +120,7 @@ def _write_index(run_dir: Path) -> None:
     for f in sorted(run_dir.glob("*.json")):
         s = json.loads(f.read_text())
         status = "<span class='ok'>passed</span>" if s["success"] else "<span class='bad'>FAILED</span>"
-        items.append(f"<tr><td><a href='{_cell(s['file'])}'>{_cell(s['asset'])}</a></td>"
+        items.append(f"<tr><td><a href='{_cell(quote(s['file']))}'>{_cell(s['asset'])}</a></td>"
                      f"<td>{_cell(s['partition'] or '-')}</td><td>{status}</td><td>{s['rows']}</td>"
                      f"<td>{_cell('; '.join(s['failed']))}</td></tr>")
     (run_dir / "index.html").write_text(

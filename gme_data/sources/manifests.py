@@ -68,6 +68,9 @@ def iter_jsonl(spec: SourceSpec) -> Iterator[RawRow | RawProblem]:
             except json.JSONDecodeError as exc:
                 yield RawProblem(where, ["line", line.strip()], "malformed_row", "row", f"invalid JSON ({exc})")
                 continue
+            except RecursionError:  # e.g. 100,000 nested '[': this line is dropped, the shard goes on
+                yield RawProblem(where, ["line", line.strip()], "malformed_row", "row", "JSON nested too deeply")
+                continue
             if not isinstance(record, dict):
                 yield RawProblem(where, ["line", line.strip()], "wrong_type", "row",
                                  f"expected a JSON object, got {type(record).__name__}")
