@@ -34,8 +34,9 @@ def _db() -> sqlite3.Connection:
     return con
 
 
-def _hash_bytes(path: str) -> str:
-    h = hashlib.sha256()
+def stream_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file read in 4 MiB chunks (no memo: see :func:`file_sha256` for that)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
@@ -51,7 +52,7 @@ def file_sha256(path: str | Path) -> str:
     db_key = "|".join(map(str, key))
     with _db() as con:
         row = con.execute("SELECT digest FROM sha WHERE key = ?", (db_key,)).fetchone()
-    digest = row[0] if row else _hash_bytes(key[0])
+    digest = row[0] if row else stream_digest(key[0])
     if not row:
         with _db() as con:
             con.execute("INSERT OR REPLACE INTO sha VALUES (?, ?)", (db_key, digest))

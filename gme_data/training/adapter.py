@@ -17,7 +17,6 @@ an embedder: ``base.encode`` followed by the adapter.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Hashable, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gme_data.errors import InvalidInputError
+from gme_data.file_hashes import stream_digest
 from gme_data.mining.embedding import encode_with_instructions
 from gme_data.records import Item
 from gme_data.training.manifest import (
@@ -75,13 +75,6 @@ class ResidualAdapter(nn.Module):
     def config(self) -> dict[str, Any]:
         return {"dim": self.dim, "hidden": self.hidden, "per_role": self.per_role}
 
-
-def _file_sha1(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class AdapterEmbedder:
@@ -135,7 +128,7 @@ def save_adapter(adapter: ResidualAdapter, path: str | Path, base_spec: str | No
     state = {k: v.detach().float().cpu().contiguous() for k, v in adapter.state_dict().items()}
     save_file(state, str(path / WEIGHTS))
     manifest = {"kind": KIND, "format_version": 1, "base": base_spec, "base_name": base_name,
-                "base_options": base_options or {}, **adapter.config(), "weights": WEIGHTS, "sha1": _file_sha1(path / WEIGHTS), **(extra or {})}
+                "base_options": base_options or {}, **adapter.config(), "weights": WEIGHTS, "sha1": stream_digest(path / WEIGHTS, "sha1"), **(extra or {})}
     (path / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
     return path
 
@@ -197,7 +190,7 @@ def _load_adapter_embedder(path: Path, base: Any, device: Any, strict: bool, all
             raise InvalidInputError(f"{path}: base settings differ from training for {differ} "
                                     f"(trained {[trained_options[k] for k in differ]}, got "
                                     f"{[settings[k] for k in differ]}; strict=False to allow)")
-    sha = _file_sha1(wpath)  # the weights on disk, not what the manifest claims
+    sha = stream_digest(wpath, "sha1")  # the weights on disk, not what the manifest claims
     return AdapterEmbedder(base, adapter, name=f"{getattr(base, 'name', 'base')}+adapter-{sha[:12]}")
 
 

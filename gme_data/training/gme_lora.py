@@ -18,7 +18,6 @@ embedding caches never mix base and fine-tuned vectors.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -29,6 +28,7 @@ from typing import Any
 import torch
 
 from gme_data.errors import InvalidInputError
+from gme_data.file_hashes import stream_digest
 from gme_data.records import Item
 from gme_data.training.manifest import (
     MANIFEST,
@@ -87,13 +87,6 @@ def random_gme_embedder(config: Any = None, seed: int = 0, device: Any = None, d
     return GmeQwen2VL(model, build_qwen2vl_tokenizer(), name=kwargs.pop("name", "random-qwen2vl"),
                       min_image_tokens=min_image_tokens, max_image_tokens=max_image_tokens, **kwargs)
 
-
-def _sha1_file(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class GmeLoraTrainable:
@@ -227,7 +220,7 @@ class GmeLoraTrainable:
             "base_name": self.base_name, "dim": e.dim, "position_mode": e.position_mode,
             "min_image_tokens": e.min_image_tokens, "max_image_tokens": e.max_image_tokens,
             "max_length": e.max_length, "lora": self.lora,
-            "sha1": _sha1_file(path / "adapter" / "adapter_model.safetensors"), "trained": extra or {},
+            "sha1": stream_digest(path / "adapter" / "adapter_model.safetensors", "sha1"), "trained": extra or {},
         }
         (path / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
 
@@ -272,6 +265,6 @@ def _load_gme_lora_embedder(path: Path, device: Any, dtype: Any, merge: bool, al
     emb = GmeQwen2VL.from_pretrained(base, device=device, dtype=dtype, **settings)
     peft_model = PeftModel.from_pretrained(emb.model, str(path / "adapter"))
     emb.model = (peft_model.merge_and_unload() if merge else peft_model.base_model.model).eval()
-    sha = _sha1_file(weights)  # the weights on disk, not what the manifest claims
+    sha = stream_digest(weights, "sha1")  # the weights on disk, not what the manifest claims
     emb.name = f"{m.get('base_name') or m.get('base')}+lora-{sha[:12]}"
     return emb
