@@ -23,6 +23,7 @@ import yaml
 
 from gme_data.errors import ExportError
 from gme_data.export.hf_dataset import hub_configs
+from gme_data.lineage import utc_now
 
 #: The synthesis and training stages whose drops, settings and gates the card reports.
 PIPELINE_STAGES: tuple[str, ...] = ("raw_corpus", "candidates", "generated_queries", "fused_queries",
@@ -188,10 +189,12 @@ def card_header(facts: list[CardFact], splits: dict[str, int], pretty_name: str)
 def render_card(facts: list[CardFact], splits: dict[str, int], pretty_name: str, lineage_path: str,
                 columns: Sequence[str] = ()) -> str:
     header = yaml.safe_dump(card_header(facts, splits, pretty_name), sort_keys=False, allow_unicode=True)
+    exported_at = utc_now().isoformat(timespec="seconds")
     lines = ["---", header.rstrip(), "---", "", f"# {pretty_name}", "",
              "Made by gme_data (GME-style universal multimodal retrieval data). Every table below is the "
              "result of the SQL query under it, run on the lineage store "
-             f"(`duckdb {lineage_path}`); nothing here is typed by hand.", "",
+             f"(`duckdb {lineage_path}`) when the dataset was exported ({exported_at} UTC); nothing here is "
+             "typed by hand.", "",
              "## Files", "",
              *(f"- `{s}`: {n} rows, `data/{s}-00000-of-00001.parquet`" for s, n in splits.items()),
              "", "`datasets.load_dataset(\"parquet\", data_dir=\"data\")` or `datasets.load_from_disk(\"hf_disk\")`; "
