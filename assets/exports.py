@@ -52,11 +52,12 @@ def _hf_export(context: dg.AssetExecutionContext, config: HFExportConfig, table:
         raise dg.Failure(f"{asset_key} export to {out}: {exc}") from exc
     target = HubTarget(repo_id=config.hub_repo_id, token_env=config.hub_token_env, private=config.hub_private,
                        endpoint=config.hub_endpoint or None)
-    if target.configured():
-        try:
-            hub = push_folder_to_hub(out, target)
-        except GmeDataError as exc:  # already redacted
-            raise dg.Failure(str(exc)) from None
+    try:
+        push = target.configured()
+        hub = push_folder_to_hub(out, target) if push else {}
+    except GmeDataError as exc:  # already redacted; the local export stays as written
+        raise dg.Failure(f"{asset_key} export written to {out}, hub push refused: {exc}") from None
+    if push:
         context.log.info(f"pushed {out} to the hub dataset {hub['repo_id']}")
     else:
         missing = "repo id" if not config.hub_repo_id.strip() else f"token (${config.hub_token_env})"

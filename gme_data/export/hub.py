@@ -2,11 +2,15 @@
 
 The token comes from an environment variable the caller names (never from run configuration,
 which Dagster stores); it is passed to ``huggingface_hub`` only, and every error message is
-redacted with :func:`gme_data.redaction.redact` before it is raised, logged or stored.
+redacted with :func:`gme_data.redaction.redact` before it is raised, logged or stored. Which
+variables may hold it is the operator's choice, not a run's: ``GME_DATA_HUB_TOKEN_ENVS``
+(comma-separated names or ``fnmatch`` patterns; default ``HF_TOKEN``), so a run config cannot send
+another secret of the process to a hub endpoint it names.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +19,8 @@ from typing import Any
 from gme_data.errors import ExportError, InvalidInputError
 from gme_data.redaction import redact
 
+TOKEN_ENVS_VAR = "GME_DATA_HUB_TOKEN_ENVS"
+DEFAULT_TOKEN_ENVS: tuple[str, ...] = ("HF_TOKEN",)
 #: The files of an export folder that go to the hub (the ``save_to_disk`` copy stays local).
 HUB_PATTERNS: tuple[str, ...] = ("README.md", "data/*.parquet")
 
@@ -29,8 +35,15 @@ class HubTarget:
     endpoint: str | None = None
 
     def token(self) -> str | None:
-        value = os.environ.get(self.token_env, "").strip() if self.token_env else ""
-        return value or None
+        """The token, or None when the variable is unset; refuses a variable the operator has not admitted."""
+        if not self.token_env:
+            return None
+        allowed = tuple(n.strip() for n in os.environ.get(TOKEN_ENVS_VAR, "").split(",") if n.strip()) \
+            or DEFAULT_TOKEN_ENVS
+        if not any(fnmatch.fnmatchcase(self.token_env, p) for p in allowed):
+            raise InvalidInputError(f"hub push: token_env={self.token_env!r} is not an allowed token variable; the "
+                                    f"operator admits variables in ${TOKEN_ENVS_VAR} (now: {', '.join(allowed)})")
+        return os.environ.get(self.token_env, "").strip() or None
 
     def configured(self) -> bool:
         """True when both a repo id and a token are there (the push happens only then)."""

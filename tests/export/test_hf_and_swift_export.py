@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from gme_data.errors import ExportError
+from gme_data.errors import ExportError, InvalidInputError
 from gme_data.export import export_hf_dataset, export_swift_embedding, swift_rows
 from gme_data.export.hub import HubTarget
 
@@ -162,7 +162,8 @@ def test_hub_push_error_never_shows_the_token(table: pd.DataFrame, tmp_path: Pat
             f"endpoint='http://127.0.0.1:{server.server_port}'))\n")
     # online for this one process (huggingface_hub is offline when either variable is set), talking to 127.0.0.1
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    env.update(GME_TEST_HUB_TOKEN=token, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env.update(GME_TEST_HUB_TOKEN=token, GME_DATA_HUB_TOKEN_ENVS="HF_TOKEN,GME_TEST_HUB_*",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     try:
         proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     finally:
@@ -171,4 +172,16 @@ def test_hub_push_error_never_shows_the_token(table: pd.DataFrame, tmp_path: Pat
     assert "ExportError: hub push to me/data failed" in proc.stderr
     assert token not in proc.stdout + proc.stderr
     assert _EchoingHub.seen and all(token in h for h in _EchoingHub.seen)  # the token was sent, only to the hub
-    assert HubTarget(repo_id="me/data", token_env="GME_TEST_UNSET_TOKEN").configured() is False
+    assert HubTarget(repo_id="me/data", token_env="HF_TOKEN").configured() is (bool(os.environ.get("HF_TOKEN")))
+
+
+def test_hub_token_only_from_admitted_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOME_OTHER_SECRET", "aws-secret-value-123")
+    monkeypatch.delenv("GME_DATA_HUB_TOKEN_ENVS", raising=False)
+    with pytest.raises(InvalidInputError, match=r"token_env='SOME_OTHER_SECRET' is not an allowed token variable"):
+        HubTarget(repo_id="me/data", token_env="SOME_OTHER_SECRET").configured()
+    monkeypatch.setenv("GME_DATA_HUB_TOKEN_ENVS", "SOME_OTHER_*")
+    assert HubTarget(repo_id="me/data", token_env="SOME_OTHER_SECRET").token() == "aws-secret-value-123"
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("GME_DATA_HUB_TOKEN_ENVS", "HF_TOKEN")
+    assert HubTarget(repo_id="me/data").configured() is False  # nothing to push with: the export stays local

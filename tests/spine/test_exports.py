@@ -56,7 +56,7 @@ def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         assert domain.success
         exports = defs.resolve_job_def("exports_job").execute_in_process(instance=instance)
         assert exports.success
-        yield {"home": home, "exports": exports, "domain": domain,
+        yield {"home": home, "exports": exports, "domain": domain, "instance": instance,
                "table": pd.read_parquet(home / "storage" / "training_set" / "__all__.parquet"),
                "store": LineageStore(home / "lineage.duckdb")}
 
@@ -208,3 +208,23 @@ def test_domain_slice_export_and_card(graph: dict) -> None:
     _assert_card_equals_lineage((out / "README.md").read_text(), graph["store"])
     rows = dict(((r[0]), int(r[2])) for r in _card_sections((out / "README.md").read_text())[0][1])
     assert rows == animals["combination"].value_counts().to_dict()
+
+
+def test_failed_hub_push_keeps_the_token_out_of_dagster_and_lineage(graph: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster_project.definitions import build_resources, defs
+
+    token = "hf_NeverLogThisToken987654"
+    monkeypatch.setenv("HF_TOKEN", token)
+    res = dg.materialize(defs.assets, selection=["training_set_hf"], instance=graph["instance"],
+                         resources=build_resources(), raise_on_error=False, run_config={"ops": {"training_set_hf": {
+                             "config": {"hub_repo_id": "me/gme-synth", "hub_endpoint": "http://127.0.0.1:9"}}}})
+    assert not res.success
+    failure = next(e for e in res.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "hub push refused" in failure.event_specific_data.error.message
+    logs = graph["instance"].all_logs(res.run_id)
+    assert logs and not [e for e in logs if token in str(e)]
+    for table in ("runs", "assets", "records", "edges"):
+        rows = graph["store"].query(f"SELECT count(*) AS n, count_if(t::VARCHAR LIKE '%{token}%') AS leaked "
+                                    f"FROM {table} t")
+        assert int(rows["leaked"].iloc[0]) == 0 and (table == "edges" or int(rows["n"].iloc[0]) > 0)
+    assert (graph["home"] / "exports" / "hf" / "training_set" / "README.md").is_file()  # the local export stands
