@@ -29,6 +29,7 @@ ui:
 ## Install and run the whole test suite (what CI runs).
 test: setup
 	bash scripts/setup-system.sh
+	bash scripts/setup-swift.sh
 	bash scripts/test.sh
 
 lint:

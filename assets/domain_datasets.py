@@ -62,8 +62,10 @@ def domain_datasets(
     domain = context.partition_key
     table = domain_slice(filtered_samples, candidates, domain)
     output = StageOutput()
-    for sid in table["id"]:
-        output.keep(f"dom-{sid}", "domain_sample", parents=[sid], stage="domain_datasets", domain=domain)
+    pos_ids = table["pos_id"] if "pos_id" in table.columns else [None] * len(table)
+    for sid, comb, pos in zip(table["id"], table["combination"], pos_ids, strict=True):
+        output.keep(f"dom-{sid}", "domain_sample", parents=[sid], stage="domain_datasets", domain=domain,
+                    combination=comb, pos_id=pos)
     mix = (table["combination"].value_counts().reindex(list(COMBINATIONS), fill_value=0)
            .loc[lambda s: s > 0].rename_axis("combination").reset_index(name="samples"))
     metadata: dict = {

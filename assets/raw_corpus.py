@@ -55,8 +55,9 @@ def raw_corpus(
     yield from finish_stage(
         context, "raw_corpus", df, output, lineage, workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows},
-        metadata={"source_kind": spec.kind, "source_path": str(spec.path),
+        metadata={"source_kind": spec.kind, "source_path": str(spec.path), "license": spec.license or "not stated",
                   "images": int(df["image"].notna().sum()) if "image" in df else 0},
-        report_extra={"source": str(spec.path), "kind": spec.kind},
+        report_extra={"source": str(spec.path), "kind": spec.kind, "source_name": spec.source_name,
+                      "license": spec.license},
     )
 

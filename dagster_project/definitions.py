@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets import candidates as candidates_module
 from assets import domain_datasets as domain_datasets_module
+from assets import exports as exports_module
 from assets import filtered_samples as filtered_samples_module
 from assets import fused_queries as fused_queries_module
 from assets import generated_queries as generated_queries_module
@@ -20,8 +21,10 @@ from dagster_project.executors import executor_from_env
 from dagster_project.io_manager import ParquetIOManager
 from dagster_project.jobs import (
     domain_datasets_job,
+    domain_exports_job,
     evaluation_job,
     evaluation_schedule,
+    exports_job,
     inbox_sensor,
     mine_train_job,
     register_shards,
@@ -40,7 +43,7 @@ from dagster_project.resources import (
 ASSET_MODULES = [
     raw_corpus_module, candidates_module, generated_queries_module, fused_queries_module,
     filtered_samples_module, hard_negatives_module, training_set_module, gme_model_module, umrb_eval_module,
-    umrb_dataset_eval_module, domain_datasets_module,
+    umrb_dataset_eval_module, domain_datasets_module, exports_module,
 ]
 __all__ = ["defs", "register_shards"]
 
@@ -61,7 +64,8 @@ all_assets = dg.load_assets_from_modules(ASSET_MODULES)
 
 defs = dg.Definitions(
     assets=all_assets,
-    jobs=[synthesis_job, training_eval_job, mine_train_job, evaluation_job, umrb_datasets_job, domain_datasets_job],
+    jobs=[synthesis_job, training_eval_job, mine_train_job, evaluation_job, umrb_datasets_job, domain_datasets_job,
+          exports_job, domain_exports_job],
     sensors=[inbox_sensor],
     schedules=[evaluation_schedule],
     resources=build_resources(),

@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         ok &= _run_partitions(instance, defs, "domain_datasets_job", domains.get_partition_keys())
         ok &= _run_partitions(instance, defs, "umrb_datasets_job", [k for k in umrb_datasets.get_partition_keys()
                                                                       if k.startswith("local_")])
+        t = time.time()
+        res = defs.resolve_job_def("exports_job").execute_in_process(instance=instance, raise_on_error=False)
+        print(f"[{'ok' if res.success else 'FAILED'}] exports_job (Hugging Face dataset + card, ms-swift) "
+              f"in {time.time() - t:.1f}s")
+        ok &= res.success
     print(f"whole graph: {'materialized' if ok else 'FAILED (see the Dagster UI for the failing gate)'} "
           f"in {time.time() - t0:.1f}s; open the UI with `make ui` (dagster dev) to inspect it")
     return 0 if ok else 1

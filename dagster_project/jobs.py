@@ -52,6 +52,21 @@ domain_datasets_job = dg.define_asset_job(
 )
 
 
+exports_job = dg.define_asset_job(
+    "exports_job",
+    selection=dg.AssetSelection.assets("training_set_hf", "training_set_swift"),
+    description="Export training_set as a Hugging Face dataset with its data card (pushed to the hub when "
+                "configured) and in ms-swift's embedding format; see each asset's metadata for the folder.",
+)
+
+domain_exports_job = dg.define_asset_job(
+    "domain_exports_job",
+    selection=dg.AssetSelection.assets("domain_datasets_hf"),
+    partitions_def=domains,
+    description="Export one domain_datasets slice per run as a Hugging Face dataset with its data card.",
+)
+
+
 def register_shards(instance: dg.DagsterInstance, only: list[str] | None = None) -> list[str]:
     """Add every known shard (sample + inbox) as a ``source_shard`` partition; return the ones to run."""
     known = sorted(SourceCatalogResource().shards())

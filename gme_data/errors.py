@@ -21,3 +21,7 @@ class SourceError(GmeDataError):
 
 class LineageError(GmeDataError):
     """The lineage store refused a write (e.g. it stayed locked past the retry budget)."""
+
+
+class ExportError(GmeDataError):
+    """An export (Hugging Face dataset, data card, hub push, ms-swift files) could not be written."""

@@ -21,7 +21,8 @@ class SourceSpec:
     ``path`` is a manifest file, an image folder, a ``save_to_disk`` folder or, for ``kind="hf"``,
     a Hugging Face hub id. Column names map the source's fields onto ``title, text, image, url, id``.
     ``require_text``: paragraphs need text (a row without it is dropped); ``None`` means the kind's
-    default (True for paragraph kinds, False for image folders).
+    default (True for paragraph kinds, False for image folders). ``license``: the source's licence as
+    its owner states it (recorded in lineage and shown in exported data cards; ``None`` = not stated).
     """
 
     kind: str
@@ -37,6 +38,7 @@ class SourceSpec:
     id_column: str | None = "id"
     require_text: bool | None = None
     limit: int | None = None
+    license: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:

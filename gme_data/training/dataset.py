@@ -199,8 +199,10 @@ def build_training_set(hard_negatives: pd.DataFrame, config: TrainingSetConfig |
             key = f"id:{rid}"
         splits.append(split_of(key, cfg.validation_fraction, cfg.split_salt))
     out["split"] = pd.Series(splits, dtype=object)
-    for rid, comb, split in zip(out["id"], out["combination"], out["split"], strict=True):
-        lineage.keep(str(rid), "training_sample", stage=cfg.stage, reason=split, split=split, combination=comb)
+    pos_ids = out["pos_id"] if "pos_id" in out.columns else pd.Series([None] * len(out), dtype=object)
+    for rid, comb, split, pos in zip(out["id"], out["combination"], out["split"], pos_ids, strict=True):
+        lineage.keep(str(rid), "training_sample", stage=cfg.stage, reason=split, split=split, combination=comb,
+                     pos_id=clean(pos))
 
     report = {
         "n_input": len(df),
