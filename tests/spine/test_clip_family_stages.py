@@ -33,3 +33,51 @@ def test_synthesis_with_a_clip_folder_uses_clip_sf_and_gme_cut(workbench: Path, 
     scored = fused["image_score"].dropna()
     # GME's CLIP cut, 0.2, resolved from the embedder's name: exactly the rows scoring below it are dropped
     assert below == int((scored < 0.2).sum()) > 0
+
+
+def test_fused_queries_generates_entity_images_and_reuses_them(workbench: Path, tmp_path: Path, monkeypatch) -> None:
+    from dagster_project.definitions import defs, register_shards
+    from tests.support.images_server import ImagesServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback-images-0000")
+    folder = save_tiny_clip_family(tmp_path / "tiny_clip", "clip", seed=2)
+    instance = dg.DagsterInstance.ephemeral()
+    register_shards(instance)
+    job = defs.resolve_job_def("synthesis_job")
+    with ImagesServer() as server:
+        fused_cfg = {"config": {"generate_entity_images": True, "image_gen_base_url": server.base_url,
+                                "image_gen_model": "flux-test", "image_gen_size": "64x64",
+                                "image_gen_threshold": 2.0, "image_gen_price_per_image": 0.01}}
+        run_config = {"resources": {"embedder": {"config": {"model": str(folder)}}},
+                      "ops": {"fused_queries": fused_cfg}}
+        res = job.execute_in_process(instance=instance, partition_key="sample-wiki_01", run_config=run_config,
+                                     asset_selection=[dg.AssetKey(k) for k in ("raw_corpus", "candidates",
+                                                                               "generated_queries", "fused_queries")])
+        assert res.success
+        n = len(server.requests)
+        fused = pd.read_parquet(workbench / "storage" / "fused_queries" / "sample-wiki_01.parquet")
+        generated = fused[fused["image_origin"] == "generated"]
+        assert n > 0 and generated["query_image"].nunique() == n
+        assert all(Path(p).is_relative_to(workbench / "images") for p in generated["query_image"])
+        mat = next(e for e in res.get_asset_materialization_events()
+                   if e.asset_key == dg.AssetKey("fused_queries")).materialization.metadata
+        counts = mat["entity_images"].data
+        assert counts["generated"] == len(set(generated["query_id"])) and counts["retrieved"] == 0
+        assert mat["image_generation"].data["cost"] == round(0.01 * n, 6)
+        # lineage: the generated image's record (prompt, model, seed) is the row's parent
+        store = LineageStore(workbench / "lineage.duckdb")
+        row = generated.iloc[0]
+        image_rec = store.record(row["query_image_id"])
+        assert list(image_rec["kind"]) == ["generated_image"]
+        payload = json.loads(image_rec["payload"].iloc[0])
+        assert payload["image_origin"] == "generated" and payload["model"] == "flux-test" and payload["seed"] == 0
+        assert payload["prompt"] in [r["body"]["prompt"] for r in server.requests]
+        assert row["query_image_id"] in set(store.trace(row["id"])["parent_id"])
+        report = next((workbench / "reports").glob("*/fused_queries__sample-wiki_01.html")).read_text()
+        assert "entity_images" in report and "generated" in report
+        # re-materializing fused_queries sends no new request: every image comes from the cache
+        res2 = job.execute_in_process(instance=instance, partition_key="sample-wiki_01", run_config=run_config,
+                                      asset_selection=[dg.AssetKey("fused_queries")])
+        assert res2.success and len(server.requests) == n
+        again = pd.read_parquet(workbench / "storage" / "fused_queries" / "sample-wiki_01.parquet")
+        assert again["query_image"].tolist() == fused["query_image"].tolist()
