@@ -133,7 +133,9 @@ class ClipFamilyEmbedder(Embedder):
 
     @property
     def settings(self) -> dict[str, Any]:
-        return {"dtype": str(self.dtype).replace("torch.", ""), "max_length": self.max_length, "fusion": FUSION}
+        # every key is a load option (trained adapters re-load their base with these); the fusion is
+        # fixed for the family and named by ``runtime_profile``
+        return {"dtype": str(self.dtype).replace("torch.", ""), "max_length": self.max_length}
 
     @property
     def match_threshold(self) -> float | None:

@@ -12,29 +12,6 @@ from gme_data.lineage import LineageStore
 from gme_data.retrieval.clip_tiny import save_tiny_clip_family
 
 
-def test_synthesis_with_a_clip_folder_uses_clip_sf_and_gme_cut(workbench: Path, tmp_path: Path) -> None:
-    from dagster_project.definitions import defs, register_shards
-
-    folder = save_tiny_clip_family(tmp_path / "tiny_clip", "clip", seed=2)
-    instance = dg.DagsterInstance.ephemeral()
-    register_shards(instance)
-    job = defs.resolve_job_def("synthesis_job")
-    res = job.execute_in_process(instance=instance, partition_key="sample-wiki_01", raise_on_error=False,
-                                 run_config={"resources": {"embedder": {"config": {"model": str(folder)}}}})
-    assert res.success
-    name = f"clip:{folder}"
-    manifest = json.loads((workbench / "image_pool" / "manifest.json").read_text())
-    assert manifest["embedder"]["name"] == name and manifest["embedder"]["dim"] == 24
-    assert manifest["embedder"]["settings"]["fusion"] == "clip-sf"
-    fused = pd.read_parquet(workbench / "storage" / "fused_queries" / "sample-wiki_01.parquet")
-    assert set(fused["embedder"]) == {name}
-    drops = LineageStore(workbench / "lineage.duckdb").drops("filtered_samples")
-    below = int(drops.set_index("reason")["n"].get("image_score_below_threshold", 0))
-    scored = fused["image_score"].dropna()
-    # GME's CLIP cut, 0.2, resolved from the embedder's name: exactly the rows scoring below it are dropped
-    assert below == int((scored < 0.2).sum()) > 0
-
-
 def test_fused_queries_generates_entity_images_and_reuses_them(workbench: Path, tmp_path: Path, monkeypatch) -> None:
     from dagster_project.definitions import defs, register_shards
     from tests.support.images_server import ImagesServer
@@ -81,3 +58,45 @@ def test_fused_queries_generates_entity_images_and_reuses_them(workbench: Path, 
         assert res2.success and len(server.requests) == n
         again = pd.read_parquet(workbench / "storage" / "fused_queries" / "sample-wiki_01.parquet")
         assert again["query_image"].tolist() == fused["query_image"].tolist()
+
+
+def test_whole_graph_with_a_clip_folder_by_configuration(workbench: Path, tmp_path: Path) -> None:
+    """The graph with a CLIP folder as the embedder: the pool, fused_queries and filtered_samples use it
+    (GME's 0.2 cut), an adapter trains over it and umrb_eval scores the trained model beside the CLIP-SF
+    base, which the report labels as computed here, beside the published CLIP-SF row."""
+    from dagster_project.definitions import defs, register_shards
+
+    folder = save_tiny_clip_family(tmp_path / "tiny_clip", "clip", seed=2)
+    resources = {"embedder": {"config": {"model": str(folder)}}}
+    instance = dg.DagsterInstance.ephemeral()
+    register_shards(instance)
+    res = defs.resolve_job_def("synthesis_job").execute_in_process(
+        instance=instance, partition_key="sample-wiki_01", run_config={"resources": resources})
+    assert res.success
+    # the pool and fused_queries use the CLIP embedder by its name
+    name = f"clip:{folder}"
+    manifest = json.loads((workbench / "image_pool" / "manifest.json").read_text())
+    assert manifest["embedder"]["name"] == name and manifest["embedder"]["dim"] == 24
+    assert manifest["embedder"]["settings"] == {"dtype": "float32", "max_length": 16}
+    fused = pd.read_parquet(workbench / "storage" / "fused_queries" / "sample-wiki_01.parquet")
+    assert set(fused["embedder"]) == {name}
+    # filtered_samples: GME's CLIP cut, 0.2, resolved from the embedder's name, drops exactly the rows below it
+    drops = LineageStore(workbench / "lineage.duckdb").drops("filtered_samples")
+    below = int(drops.set_index("reason")["n"].get("image_score_below_threshold", 0))
+    assert below == int((fused["image_score"].dropna() < 0.2).sum()) > 0
+    train_cfg = {"config": {"epochs": 1}}
+    res = defs.resolve_job_def("training_eval_job").execute_in_process(instance=instance, run_config={
+        "resources": resources, "ops": {
+            "gme_model_stage1": train_cfg, "gme_model": train_cfg,
+            "umrb_eval": {"config": {"datasets": ["local_photos_t2i"]}}}})
+    assert res.success
+    model = res.output_for_node("gme_model")
+    manifest = json.loads((Path(model["model_dir"]) / "manifest.json").read_text())
+    assert manifest["kind"] == "adapter" and manifest["base"] == str(folder)
+    scores = pd.read_parquet(workbench / "storage" / "umrb_eval" / "__all__.parquet")
+    assert set(scores["model"]) == {"gme_model", "base"}
+    mat = next(e for e in res.get_asset_materialization_events()
+               if e.asset_key == dg.AssetKey("umrb_eval")).materialization.metadata
+    lines = mat["report"].value.splitlines()
+    ours = next(i for i, line in enumerate(lines) if line.startswith("| CLIP-SF (workbench: base) |"))
+    assert lines[ours + 1].startswith("| CLIP-SF (UniIR) (published) |")
