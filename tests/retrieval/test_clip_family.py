@@ -87,6 +87,9 @@ def test_loads_by_folder_with_family_settings(emb, family):
     assert emb.image_score_threshold == FAMILY_IMAGE_SCORE_THRESHOLDS[family]
     assert emb.weights_id and f"weights={emb.weights_id}" in emb.cache_key
     assert emb.runtime_profile == "clip-sf"
+    # SigLIP: transformers' own sentencepiece SiglipTokenizer from the folder
+    if family == "siglip":
+        assert type(emb.tokenizer).__name__ == "SiglipTokenizer"
 
 
 def test_text_vectors_equal_direct_forward(emb, folder, family):
