@@ -18,7 +18,8 @@ OFFLINE_IMAGE_SCORE_THRESHOLD = 0.5
 class FilteredSamplesConfig(dg.Config):
     image_score_threshold: float = Field(default=-1.0, description="Drop samples whose image-text score is "
                                          "below this; <0 = per embedder: 0.5 for the offline default with "
-                                         "poster OCR, else gme_data.filtering's table (GME: 0.2 for CLIP)")
+                                         "poster OCR, else gme_data.filtering's table (GME: 0.2 for CLIP; "
+                                         "0.1 for SigLIP, not measured)")
     consistency_model: str = Field(default="", description="sentence-transformers model for the consistency "
                                    "filter; '' = bundled all-MiniLM-L6-v2")
     consistency_top_k: int = Field(default=20, description="The positive must rank in the text retriever's top k")

@@ -94,6 +94,17 @@ def test_byte_cap_applies_to_images(tmp_path: Path, monkeypatch) -> None:
         assert out.failure == "response_too_large" and out.path is None
 
 
+def test_wrong_key_raises_a_redacted_configuration_error(tmp_path: Path, monkeypatch) -> None:
+    from gme_data.generation.errors import GenerationError
+
+    with ImagesServer() as server:
+        server.script(["401_echo"])
+        gen = make(server, tmp_path, monkeypatch)
+        with pytest.raises(GenerationError, match="refused the request \\(401\\)") as err:
+            gen.generate("Aspirin", None)
+        assert "sk-test-images-key-123456" not in str(err.value) and len(server.requests) == 1
+
+
 def test_config_errors_are_named(monkeypatch) -> None:
     with pytest.raises(InvalidInputError, match="size must look like"):
         ImageGenConfig(size="large")

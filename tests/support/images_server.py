@@ -11,6 +11,7 @@ records every request, and can be scripted per request (FIFO, default ``"ok"``):
 ``"no_data"``    ``{"created": 0}`` (no ``data`` list)
 ``"bad_image"``  valid base64 of bytes that are not a decodable image (a PNG signature, then garbage)
 ``"bomb"``       a real PNG whose header claims 20000x20000 pixels (the safe decoder refuses it)
+``"401_echo"``   HTTP 401 whose message echoes the request's ``Authorization`` header
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-BEHAVIOURS = ("ok", "429", "500", "malformed", "no_data", "bad_image", "bomb")
+BEHAVIOURS = ("ok", "429", "500", "malformed", "no_data", "bad_image", "bomb", "401_echo")
 
 
 def prompt_png(prompt: str, size: str = "64x64") -> bytes:
@@ -81,6 +82,8 @@ class _Handler(BaseHTTPRequestHandler):
             behaviour = owner.queue.popleft() if owner.queue else "ok"
         if behaviour == "429":
             self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": "0"})
+        elif behaviour == "401_echo":
+            self._send(401, {"error": {"message": f"bad key in {self.headers.get('Authorization', '')}"}})
         elif behaviour == "500":
             self._send(500, {"error": {"message": "boom"}})
         elif behaviour == "no_data":
