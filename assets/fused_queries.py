@@ -90,6 +90,8 @@ def fused_queries(
 ):
     model = embedder.load()
     thresholds = {"default": config.image_score_threshold} if config.image_score_threshold >= 0 else None
+    if thresholds is None and getattr(model, "family", None) in ("clip", "siglip"):
+        thresholds = {"default": float(model.image_score_threshold)}  # SigLIP: its sigmoid's 50% point
     cfg_kwargs = {"top_k": config.top_k, "rule": config.rule, "query_template": config.query_template,
                   "emit_it_it": config.emit_it_it}
     if thresholds:

@@ -17,6 +17,14 @@ only shift the vectors. The first encode with a task instruction logs that once 
 
 Names: ``clip:<id or folder>`` / ``siglip:<id or folder>``, so per-embedder settings keyed by name
 (the image-text filter threshold, see :data:`FAMILY_IMAGE_SCORE_THRESHOLDS`) follow the family.
+
+Image-text threshold (:attr:`ClipFamilyEmbedder.image_score_threshold`, what the ``fused_queries`` and
+``filtered_samples`` assets use for such an embedder): CLIP 0.2, GME's published cut (ViT-L/14). SigLIP
+was trained with a sigmoid, ``p(match) = sigmoid(scale * cosine + bias)``, so the checkpoint itself says
+where a pair becomes more likely a match than not: ``cosine = -bias / scale``. That point, read from the
+loaded weights, is SigLIP's default. It is not measured against labelled pairs here (no SigLIP weights
+can be loaded offline). Without a loaded checkpoint (the library's name-keyed table)
+SigLIP falls back to 0.1, an unmeasured placeholder.
 """
 
 from __future__ import annotations
@@ -39,11 +47,9 @@ logger = logging.getLogger(__name__)
 FAMILIES = ("clip", "siglip")
 #: Name prefixes a user may write to force the family of a hub id (``clip:org/model``).
 PREFIXES = tuple(f"{f}:" for f in FAMILIES)
-#: Default image-text score cut per family (cosine of the normalised vectors). CLIP: 0.2, GME's
-#: published cut (ViT-L/14). SigLIP: not measured here (no SigLIP weights can be loaded offline);
-#: 0.1 is the cosine at which SigLIP's sigmoid gives a 50% match probability at the paper's
-#: initialisation (scale 10, bias -10). A loaded SigLIP checkpoint reports its own trained 50% point,
-#: ``-bias / scale``, as :attr:`ClipFamilyEmbedder.match_threshold` (and logs it).
+#: Image-text score cut per family when no checkpoint is loaded (cosine of the normalised vectors).
+#: CLIP: 0.2, GME's published cut. SigLIP: 0.1, an unmeasured placeholder; a loaded SigLIP uses its own
+#: sigmoid's 50% point ``-bias / scale`` instead (see the module docstring).
 FAMILY_IMAGE_SCORE_THRESHOLDS: dict[str, float] = {"clip": 0.2, "siglip": 0.1}
 FUSION = "clip-sf"
 
@@ -120,7 +126,6 @@ class ClipFamilyEmbedder(Embedder):
         self.truncated_texts = 0
         self.runtime_profile = FUSION
         self.fusion = FUSION
-        self.image_score_threshold = FAMILY_IMAGE_SCORE_THRESHOLDS[family]
         self._told_instructions = False
 
     @property
@@ -136,6 +141,15 @@ class ClipFamilyEmbedder(Embedder):
         # every key is a load option (trained adapters re-load their base with these); the fusion is
         # fixed for the family and named by ``runtime_profile``
         return {"dtype": str(self.dtype).replace("torch.", ""), "max_length": self.max_length}
+
+    @property
+    def image_score_threshold(self) -> float:
+        """The default image-text cut: CLIP 0.2 (GME's); SigLIP its sigmoid's 50% point (the family's
+        placeholder when the checkpoint has no usable scale / bias)."""
+        point = self.match_threshold if self.family == "siglip" else None
+        if point is not None and -1.0 < point < 1.0:
+            return point
+        return FAMILY_IMAGE_SCORE_THRESHOLDS[self.family]
 
     @property
     def match_threshold(self) -> float | None:
@@ -257,6 +271,6 @@ class ClipFamilyEmbedder(Embedder):
                   cache_dir=cache_dir)
         emb.weights_id = weights_id
         if family == "siglip" and emb.match_threshold is not None:
-            logger.info("%s: the checkpoint's 50%% match point is cosine %.3f (-bias/scale); the family default "
-                        "image-text threshold is %.2f", emb.name, emb.match_threshold, emb.image_score_threshold)
+            logger.info("%s: the checkpoint's 50%% match point is cosine %.3f (-bias/scale); image-text "
+                        "threshold %.3f", emb.name, emb.match_threshold, emb.image_score_threshold)
         return emb

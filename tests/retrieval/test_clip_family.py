@@ -84,12 +84,35 @@ def test_loads_by_folder_with_family_settings(emb, family):
     assert emb.family == family and emb.name.startswith(f"{family}:")
     assert emb.max_length == MAX_LEN
     assert emb.dtype == torch.float32
-    assert emb.image_score_threshold == FAMILY_IMAGE_SCORE_THRESHOLDS[family]
+    if family == "clip":
+        assert emb.image_score_threshold == FAMILY_IMAGE_SCORE_THRESHOLDS["clip"] == 0.2
     assert emb.weights_id and f"weights={emb.weights_id}" in emb.cache_key
     assert emb.runtime_profile == "clip-sf"
     # SigLIP: transformers' own sentencepiece SiglipTokenizer from the folder
     if family == "siglip":
         assert type(emb.tokenizer).__name__ == "SiglipTokenizer"
+
+
+def test_siglip_threshold_is_its_sigmoid_midpoint(emb, family):
+    if family != "siglip":
+        assert emb.match_threshold is None
+        return
+    model = emb.model
+    saved = model.logit_scale.detach().clone(), model.logit_bias.detach().clone()
+    try:
+        with torch.no_grad():  # a trained-looking SigLIP head: scale exp(4.7215) ~ 112.3, bias -12
+            model.logit_scale.fill_(4.7215)
+            model.logit_bias.fill_(-12.0)
+        assert emb.image_score_threshold == pytest.approx(12.0 / np.exp(4.7215), rel=1e-5)
+        cos = emb.image_score_threshold  # where the model's own sigmoid says 0.5
+        assert torch.sigmoid(model.logit_scale.exp() * cos + model.logit_bias).item() == pytest.approx(0.5, abs=1e-5)
+        with torch.no_grad():  # no usable midpoint (outside the cosine range): the family's placeholder
+            model.logit_bias.fill_(-500.0)
+        assert emb.image_score_threshold == FAMILY_IMAGE_SCORE_THRESHOLDS["siglip"]
+    finally:
+        with torch.no_grad():
+            model.logit_scale.copy_(saved[0])
+            model.logit_bias.copy_(saved[1])
 
 
 def test_text_vectors_equal_direct_forward(emb, folder, family):
