@@ -18,7 +18,8 @@ OFFLINE_IMAGE_SCORE_THRESHOLD = 0.5
 class FilteredSamplesConfig(dg.Config):
     image_score_threshold: float = Field(default=-1.0, description="Drop samples whose image-text score is "
                                          "below this; <0 = per embedder: 0.5 for the offline default with "
-                                         "poster OCR, else gme_data.filtering's table (GME: 0.2 for CLIP)")
+                                         "poster OCR, 0.2 for CLIP (GME's cut), a SigLIP checkpoint's own "
+                                         "sigmoid 50% point (-bias/scale), else gme_data.filtering's table")
     consistency_model: str = Field(default="", description="sentence-transformers model for the consistency "
                                    "filter; '' = bundled all-MiniLM-L6-v2")
     consistency_top_k: int = Field(default=20, description="The positive must rank in the text retriever's top k")
@@ -61,6 +62,9 @@ def filtered_samples(
     threshold = config.image_score_threshold
     if threshold < 0 and embedder.is_offline() and embedder.ocr and embedder.ocr_min_boxes <= 1:
         threshold = OFFLINE_IMAGE_SCORE_THRESHOLD
+    if threshold < 0 and embedder.is_clip_family():  # CLIP 0.2; SigLIP: its checkpoint's sigmoid 50% point
+        threshold = float(embedder.load().image_score_threshold)
+        context.log.info(f"image-text threshold {threshold:.3f} for {embedder.model}")
     kwargs = {"consistency_model": config.consistency_model or None, "consistency_top_k": config.consistency_top_k,
               "dedup_text_threshold": config.dedup_text_threshold,
               "dedup_phash_max_distance": config.dedup_phash_max_distance,

@@ -34,7 +34,8 @@ class TrainAssetConfig(dg.Config):
 def _family(config: TrainAssetConfig, embedder: EmbedderResource) -> str:
     if config.family:
         return config.family
-    return "adapter" if not embedder.model or embedder.model.startswith("offline") else "gme-lora"
+    # LoRA is for GME checkpoints; the offline default and CLIP / SigLIP bases train a residual adapter
+    return "adapter" if embedder.is_offline() or embedder.is_clip_family() else "gme-lora"
 
 
 def _train(context: dg.AssetExecutionContext, name: str, table: pd.DataFrame, config: TrainAssetConfig,

@@ -73,7 +73,9 @@ def _load_embedder_cached(model: str, device: str, dtype: str, options: tuple) -
 class EmbedderResource(dg.ConfigurableResource):
     """The embedder every retrieval-based stage uses (offline default unless ``model`` is set)."""
 
-    model: str = Field(default="", description="'' = offline default; 'gme-2b', 'gme-7b' or a local path")
+    model: str = Field(default="", description="'' = offline default; 'gme-2b', 'gme-7b', a CLIP / SigLIP "
+                       "checkpoint (e.g. 'openai/clip-vit-large-patch14': CLIP-SF fusion, GME's 0.2 image-text "
+                       "cut) or a local path")
     device: str = Field(default="", description="'' = cuda when available, else cpu")
     dtype: str = Field(default="", description="'' = bf16 on CUDA, fp32 on CPU; or fp32/bf16/fp16")
     position_mode: str = Field(default="reference", description="GME positions: 'reference' or 'mrope'")
@@ -88,12 +90,18 @@ class EmbedderResource(dg.ConfigurableResource):
     def is_offline(self) -> bool:
         return not self.model or self.model.startswith("offline")
 
+    def is_clip_family(self) -> bool:
+        """A CLIP / SigLIP checkpoint (by name, prefix or folder config; see gme_data.retrieval.clip_family)."""
+        from gme_data.retrieval.clip_family import clip_family_of
+
+        return clip_family_of(self.model or None) is not None
+
     def load(self) -> Any:
         """The embedder (cached per process), with its embedding cache under <GME_DATA_HOME>/cache."""
         opts: dict[str, Any] = {"cache_dir": str(settings.cache_dir() / "embeddings")}
         if self.is_offline():
             opts.update(ocr=self.ocr, ocr_min_boxes=self.ocr_min_boxes, ocr_min_chars=self.ocr_min_chars)
-        else:
+        elif not self.is_clip_family():
             opts["position_mode"] = self.position_mode
         return _load_embedder_cached(self.model, self.device, self.dtype, tuple(sorted(opts.items())))
 

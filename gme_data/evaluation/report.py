@@ -76,11 +76,35 @@ def _label(r: SuiteResult, labels: dict[int, str], i: int) -> str:
     return labels.get(i) or r.model
 
 
+#: The published row a workbench CLIP-SF run (a CLIP-family embedder, see
+#: :mod:`gme_data.retrieval.clip_family`) is shown beside.
+CLIP_SF_PUBLISHED = "CLIP-SF (UniIR)"
+
+
+def is_clip_sf(result: SuiteResult) -> bool:
+    """Whether ``result`` was computed by a CLIP-family embedder with CLIP-SF fusion."""
+    return any(p.split(" / ")[0] == "clip-sf" for p in result.runtime_profiles)
+
+
+def _with_clip_sf(runs: Sequence[SuiteResult], names: list[str],
+                  published: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Run labels marking CLIP-SF runs as computed here, and the published rows with CLIP-SF first
+    (so it sits right under the runs) whenever a run is CLIP-SF."""
+    if not any(is_clip_sf(r) for r in runs):
+        return names, list(published)
+    names = [f"CLIP-SF (workbench: {n})" if is_clip_sf(r) else n for r, n in zip(runs, names, strict=True)]
+    return names, [CLIP_SF_PUBLISHED, *[p for p in published if p != CLIP_SF_PUBLISHED]]
+
+
 def markdown_report(result: SuiteResult, compare: Sequence[SuiteResult] = (),
                     published: Sequence[str] = DEFAULT_PUBLISHED, labels: Sequence[str] | None = None) -> str:
-    """A markdown summary: task/category table beside published scores, then per-dataset scores."""
+    """A markdown summary: task/category table beside published scores, then per-dataset scores.
+
+    A run made by a CLIP-family embedder is labelled ``CLIP-SF (workbench: <label>)`` and the published
+    CLIP-SF (UniIR) row follows the runs directly."""
     runs = [result, *compare]
     names = list(labels) if labels else [r.model for r in runs]
+    names, published = _with_clip_sf(runs, names, published)
     tasks = [t for t in TASKS if any(t in r.tasks for r in runs)]
     cats = [c for c in CATEGORIES if any(c in r.categories for r in runs)]
     lines = [f"# UMRB-style evaluation: {names[0]}", ""]
@@ -139,6 +163,7 @@ def bar_chart(result: SuiteResult, path: str | Path, compare: Sequence[SuiteResu
 
     runs = [result, *compare]
     names = list(labels) if labels else [r.model for r in runs]
+    names, published = _with_clip_sf(runs, names, published)
     tasks = [t for t in TASKS if any(t in r.tasks for r in runs)]
     cats = [c for c in CATEGORIES if any(c in r.categories for r in runs)]
     groups = [*tasks, *cats, "avg"]

@@ -14,8 +14,11 @@ from typing import Any
 from gme_data.errors import InvalidInputError
 
 #: Image-text score thresholds by embedder name; ``"default"`` applies to unlisted embedders.
-#: 0.2 is GME's CLIP-score cut.
-DEFAULT_IMAGE_SCORE_THRESHOLDS: dict[str, float] = {"default": 0.2}
+#: 0.2 is GME's CLIP-score cut. CLIP-family embedders are named ``clip:<model>`` / ``siglip:<model>``
+#: (:mod:`gme_data.retrieval.clip_family`), so the prefix keys give each family its default: CLIP 0.2;
+#: SigLIP 0.1, an unmeasured placeholder (the assets use a loaded SigLIP's own sigmoid 50% point,
+#: ``-bias / scale``, instead; see ``ClipFamilyEmbedder.image_score_threshold``).
+DEFAULT_IMAGE_SCORE_THRESHOLDS: dict[str, float] = {"default": 0.2, "clip:": 0.2, "siglip:": 0.1}
 
 IMAGE_RULES = ("top1", "top1_above_threshold", "prefer_source_image")
 FILTERS = ("image_score", "consistency", "dedup", "rules")

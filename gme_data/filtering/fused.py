@@ -41,7 +41,7 @@ FUSED_COLUMNS: tuple[str, ...] = (
     "id", "query_id", "candidate_id", "query_text", "query_image", "pos_text", "pos_image", "image_score",
     "retrieved_ids", "retrieved_scores",
     "combination", "style", "query_image_id", "pos_id", "answer", "entity", "original_query",
-    "retrieval_text", "image_rule", "source_image_rank", "embedder",
+    "retrieval_text", "image_rule", "source_image_rank", "embedder", "image_origin",
 )
 GENERATED_REQUIRED = ("id", "candidate_id", "style", "query")
 CANDIDATES_REQUIRED = ("id", "title", "text", "image")
@@ -64,6 +64,10 @@ class FusedReport:
     top_k: int = 0
     embedder: str = ""
     pool_size: int = 0
+    #: fused queries whose image was retrieved from the pool / generated / could not be generated
+    entity_images: dict[str, int] = field(default_factory=dict)
+    #: the image generator's ledger (requests, retries, generated, cache hits, failures, cost); None when off
+    image_generation: dict[str, Any] | None = None
 
     def to_metadata(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -89,9 +93,26 @@ def _combination(style: str, row: dict[str, Any], cfg: FusedConfig) -> str | Non
     return None
 
 
+def _first_sentence(text: Any) -> str | None:
+    text = clean(text)
+    if text is None:
+        return None
+    text = " ".join(str(text).split())
+    end = text.find(". ")
+    return text[: end + 1] if end > 0 else text
+
+
 def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFrame, pool: ImagePool,
-                        config: FusedConfig | None = None) -> FusedResult:
+                        config: FusedConfig | None = None, generator: Any = None) -> FusedResult:
     """Build the ``fused_queries`` table from ``generated_queries`` + ``candidates`` and an image pool.
+
+    ``generator``: an enabled :class:`~gme_data.generation.entity_images.EntityImageGenerator` makes an
+    image of the entity (prompt: the entity and the first sentence of its paragraph) when the pool is
+    empty or its best image scores below the generator's ``threshold`` (None = the embedder's image-score
+    threshold). The generated image is scored like a retrieved one, its row gets ``image_origin``
+    ``"generated"`` and ``image_rule`` ``"generated"``, and lineage gets a ``generated_image`` record
+    (prompt, model, size, seed). When generation fails the retrieved top-k is used as without a generator
+    (an empty pool drops the query as ``image_generation_failed``).
 
     Returns the table (columns :data:`FUSED_COLUMNS`), a :class:`StageOutput` (kept rows and drops:
     ``unknown_candidate``, ``missing_rewritten_query``, ``missing_entity``, ``empty_pool``,
@@ -112,6 +133,13 @@ def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFram
     drops: Counter[str] = Counter()
     fused_todo: list[tuple[dict[str, Any], dict[str, Any], str]] = []
     t2i_rows: list[dict[str, Any]] = []
+    use_generator = generator is not None and generator.config.enabled
+    gen_threshold = None
+    if use_generator:
+        gen_threshold = generator.config.threshold if generator.config.threshold is not None else threshold
+    origins: Counter[str] = Counter()
+    generated: dict[tuple[str, str | None], Any] = {}
+    generated_scores: dict[tuple[str, str], float] = {}
 
     def drop(qid: str, cid: Any, reason: str, score: float | None = None, **payload: Any) -> None:
         drops[reason] += 1
@@ -154,7 +182,8 @@ def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFram
         base = {"query_id": qid, "candidate_id": cid, "pos_id": cid, "style": style, "answer": clean(g.get("answer")),
                 "entity": clean(g.get("entity")), "original_query": query, "query_text": query,
                 "query_image": None, "query_image_id": None, "retrieved_ids": [], "retrieved_scores": [],
-                "image_rule": None, "source_image_rank": None, "retrieval_text": None, "embedder": embedder_name}
+                "image_rule": None, "source_image_rank": None, "retrieval_text": None, "embedder": embedder_name,
+                "image_origin": None}
         if kind == "T->T":
             if pos_text is None:
                 drop(qid, cid, "candidate_has_no_text", style=style)
@@ -186,11 +215,47 @@ def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFram
         for g, cand, text in fused_todo:
             qid, cid = str(g["id"]), cand["id"]
             found = hits[text]
+            ids = [i for i, _ in found]
+            scores = [float(s) for _, s in found]
+            entity = clean(g.get("entity")) or clean(cand.get("title"))
+            gen = None
+            if use_generator and (not found or (gen_threshold is not None and scores[0] < gen_threshold)):
+                key = (entity, _first_sentence(cand.get("text")))
+                if key not in generated:
+                    generated[key] = generator.generate(*key)
+                    if generated[key].path is not None:
+                        lineage.keep(generated[key].id, "generated_image", stage=STAGE, image=generated[key].path,
+                                     entity=entity, **generated[key].lineage())
+                gen = generated[key]
+                if gen.path is None:
+                    origins["generation_failed"] += 1
+                    gen_failure = {"generation_failure": gen.failure}
+                    if not found:
+                        drop(qid, cid, "image_generation_failed", retrieval_text=text, detail=gen.detail,
+                             **gen_failure)
+                        continue
+                    gen = None
+            if gen is not None:
+                if (text, gen.path) not in generated_scores:
+                    generated_scores[(text, gen.path)] = float(
+                        pool.score_images([text], [gen.path], instruction=cfg.instruction)[0])
+                score = generated_scores[(text, gen.path)]
+                origins["generated"] += 1
+                base = {"query_id": qid, "candidate_id": cid, "pos_id": cid, "style": str(g.get("style")),
+                        "answer": clean(g.get("answer")), "entity": entity, "original_query": clean(g.get("query")),
+                        "query_text": clean(g.get("rewritten_query")), "query_image": gen.path,
+                        "query_image_id": gen.id, "retrieved_ids": ids, "retrieved_scores": scores,
+                        "image_score": score, "image_rule": "generated", "source_image_rank": None,
+                        "retrieval_text": text, "embedder": embedder_name, "image_origin": "generated"}
+                pos_text = corpus_text(cand.get("title"), cand.get("text"))
+                rows.append({**base, "combination": "IT->T", "pos_text": pos_text, "pos_image": None})
+                pos_image = clean(cand.get("image"))
+                if cfg.emit_it_it and pos_image is not None and pos_image != gen.path:
+                    rows.append({**base, "combination": "IT->IT", "pos_text": pos_text, "pos_image": pos_image})
+                continue
             if not found:
                 drop(qid, cid, "empty_pool", retrieval_text=text)
                 continue
-            ids = [i for i, _ in found]
-            scores = [float(s) for _, s in found]
             own = own_ids.get(cid)
             own_rank = ids.index(own) + 1 if own is not None and own in ids else None
             if own is not None:
@@ -209,7 +274,9 @@ def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFram
                     "original_query": clean(g.get("query")), "query_text": clean(g.get("rewritten_query")),
                     "query_image": chosen.image, "query_image_id": chosen.id, "retrieved_ids": ids,
                     "retrieved_scores": scores, "image_score": scores[pick], "image_rule": cfg.rule,
-                    "source_image_rank": own_rank, "retrieval_text": text, "embedder": embedder_name}
+                    "source_image_rank": own_rank, "retrieval_text": text, "embedder": embedder_name,
+                    "image_origin": "retrieved"}
+            origins["retrieved"] += 1
             pos_text = corpus_text(cand.get("title"), cand.get("text"))
             rows.append({**base, "combination": "IT->T", "pos_text": pos_text, "pos_image": None})
             pos_image = clean(cand.get("image"))
@@ -222,7 +289,8 @@ def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFram
         score = None if r["image_score"] is None or math.isnan(r["image_score"]) else float(r["image_score"])
         lineage.keep(r["id"], RECORD_KIND, parents=parents, stage=STAGE, score=score, combination=r["combination"],
                      style=r["style"], query_image=r["query_image"], image_rule=r["image_rule"],
-                     retrieved_ids=r["retrieved_ids"], retrieved_scores=r["retrieved_scores"])
+                     retrieved_ids=r["retrieved_ids"], retrieved_scores=r["retrieved_scores"],
+                     image_origin=r["image_origin"])
     table = pd.DataFrame(rows, columns=list(FUSED_COLUMNS))
     table["image_score"] = table["image_score"].astype("float64")
     table["source_image_rank"] = table["source_image_rank"].astype("Int64")
@@ -230,7 +298,7 @@ def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFram
     table["retrieved_scores"] = [[float(x) for x in as_list(v)] for v in table["retrieved_scores"]]
     object_columns(table, ("id", "query_id", "candidate_id", "query_text", "query_image", "pos_text", "pos_image",
                            "combination", "style", "query_image_id", "pos_id", "answer", "entity", "original_query",
-                           "retrieval_text", "image_rule", "embedder"))
+                           "retrieval_text", "image_rule", "embedder", "image_origin"))
     report = FusedReport(
         n_queries=len(gq), n_rows=len(table),
         by_combination=dict(sorted(Counter(table["combination"]).items())) if len(table) else {},
@@ -239,6 +307,9 @@ def build_fused_queries(generated_queries: pd.DataFrame, candidates: pd.DataFram
         top1_score=quantiles(top1_scores),
         source_image_hit_rate=round(float(np.mean(source_hits)), 4) if source_hits else None,
         rule=cfg.rule, top_k=cfg.top_k, embedder=embedder_name, pool_size=len(pool),
+        entity_images={"retrieved": origins["retrieved"], "generated": origins["generated"],
+                       "generation_failed": origins["generation_failed"]},
+        image_generation=generator.ledger.as_dict(generator.config.price_per_image) if use_generator else None,
     )
     log.info("fused_queries: %d generated queries -> %d rows %s; drops %s", report.n_queries, report.n_rows,
              report.by_combination, report.drops)

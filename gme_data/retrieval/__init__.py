@@ -57,6 +57,14 @@ def load_embedder(name_or_path: str | None = None, device: str | None = None, dt
 
             raise InvalidInputError(f"the offline default embedder runs in float32, got dtype={dtype!r}")
         return OfflineEmbedder(device=device, **options)
+    from gme_data.retrieval.clip_family import clip_family_of
+
+    family = options.pop("family", None) or clip_family_of(name_or_path)
+    if family is not None:
+        from gme_data.retrieval.clip_family import ClipFamilyEmbedder
+
+        return ClipFamilyEmbedder.from_pretrained(str(name_or_path), device=device, dtype=dtype, family=family,
+                                                  **options)
     if "runtime_profile" in options:
         from gme_data.retrieval.gme_profiles import load_gme
 
