@@ -198,6 +198,13 @@ def _plain(v: Any) -> Any:
     return v if isinstance(v, (int, float, str, bool, type(None))) else str(v)[:160]
 
 
+def _observed(v: Any) -> Any:
+    """An observed value as plain data: short lists of scalars stay lists (shown as lists, not reprs)."""
+    if isinstance(v, (list, tuple)) and len(v) <= 50 and all(isinstance(x, (str, int, float, bool)) for x in v):
+        return [_plain(x) for x in v]
+    return _plain(v)
+
+
 def run_gate(df: pd.DataFrame, suite_name: str, params: dict[str, Any] | None = None,
              id_column: str = "id", data_docs_root: Path | None = None, run_name: str | None = None) -> GateResult:
     """Validate ``df`` against the named suite; never raises on a failed expectation.
@@ -249,7 +256,7 @@ def run_gate(df: pd.DataFrame, suite_name: str, params: dict[str, Any] | None = 
                 success=bool(er.success),
                 unexpected_count=r.get("unexpected_count"),
                 unexpected_percent=r.get("unexpected_percent"),
-                observed_value=_plain(r.get("observed_value")),
+                observed_value=_observed(r.get("observed_value")),
                 examples=[] if er.success else _examples(frame, r, column, id_column),
                 kwargs={k: _plain(v) for k, v in cfg.kwargs.items() if k not in ("batch_id",)},
                 error=err,

@@ -38,6 +38,9 @@ def _value(v: Any, depth: int = 0) -> str:
     if isinstance(v, dict):
         if not v:
             return "<span class='small'>(none)</span>"
+        grid = _grid(v)
+        if grid is not None and depth < 2:
+            return grid
         if depth >= 2:
             return html.escape(", ".join(f"{k}: {_plain_text(x)}" for k, x in v.items()))
         rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_value(x, depth + 1)}</td></tr>" for k, x in v.items())
@@ -51,6 +54,20 @@ def _value(v: Any, depth: int = 0) -> str:
     if isinstance(v, float):
         return html.escape(f"{v:.4g}")
     return html.escape("" if v is None else str(v))
+
+
+def _grid(v: dict[str, Any]) -> str | None:
+    """A dict of dicts with the same scalar keys as one table (row per outer key), else None."""
+    inner = list(v.values())
+    if len(inner) < 2 or not all(isinstance(x, dict) and x for x in inner):
+        return None
+    keys = list(inner[0])
+    if any(list(x) != keys or any(isinstance(y, (dict, list)) for y in x.values()) for x in inner):
+        return None
+    head = "<tr><th></th>" + "".join(f"<th>{html.escape(str(k))}</th>" for k in keys) + "</tr>"
+    rows = "".join(f"<tr><th>{html.escape(str(name))}</th>" + "".join(f"<td>{_value(x[k], 3)}</td>" for k in keys)
+                   + "</tr>" for name, x in v.items())
+    return f"<table class='kv'>{head}{rows}</table>"
 
 
 def _plain_text(v: Any) -> str:
@@ -86,7 +103,7 @@ class StageSections:
     """The picture sections of a stage report (plots, drop examples, drift, links)."""
 
     plots: list[Plot] = field(default_factory=list)
-    examples: dict[str, list[DropExample]] = field(default_factory=dict)
+    examples: dict[str, list[DropExample]] | None = None
     drift: Drift | None = None
     drift_plots: list[Plot] = field(default_factory=list)
     data_docs: str | None = None  # link to the GX Data Docs page, relative to the report
@@ -135,7 +152,7 @@ def render_html(result: GateResult, asset_key: str, run_id: str, partition: str 
         *rows,
         "</table>",
     ]
-    if sec.examples:
+    if sec.examples is not None:
         parts.append(_examples_html(sec.examples))
     if sec.drift is not None:
         parts.append(_drift_html(sec.drift, sec.drift_plots))
