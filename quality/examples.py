@@ -19,7 +19,7 @@ from quality.stage_view import StageView
 
 QUERY_KEYS = ("query_text", "query", "text", "title")
 IMAGE_KEYS = ("query_image", "image_path", "image", "pos_image")
-POSITIVE_KEYS = ("pos_text", "pos_image", "answer", "pos_id")
+POSITIVE_KEYS = ("pos_text", "answer", "pos_id")
 THUMB_PX = 96
 DEFAULT_LIMIT = 3
 
@@ -44,6 +44,7 @@ class DropExample:
     thumbnail: str | None  # path relative to the report
     image: str | None
     positive: str | None
+    positive_thumbnail: str | None
     score: float | None
     trace: str
 
@@ -92,11 +93,13 @@ def drop_examples(view: StageView, folder: Path, limit: int | None = None) -> di
         row = {**view.input_row(rec.record_id), **{k: v for k, v in rec.payload.items() if v is not None}}
         image = _first(row, IMAGE_KEYS)
         n = sum(len(b) for b in out.values())
-        positive = _first(row, POSITIVE_KEYS)
+        pos_image = _first(row, ("pos_image",))
         bucket.append(DropExample(
             reason=reason, record_id=rec.record_id, query=_text(_first(row, QUERY_KEYS)),
             thumbnail=_thumbnail(image, folder, f"example-{n}"), image=None if image is None else str(image),
-            positive=_text(positive), score=rec.score, trace=trace_sql(rec.record_id)))
+            positive=_text(_first(row, POSITIVE_KEYS)),
+            positive_thumbnail=None if pos_image == image else _thumbnail(pos_image, folder, f"positive-{n}"),
+            score=rec.score, trace=trace_sql(rec.record_id)))
     return out
 
 

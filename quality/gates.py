@@ -258,7 +258,7 @@ def run_gate(df: pd.DataFrame, suite_name: str, params: dict[str, Any] | None = 
                 unexpected_percent=r.get("unexpected_percent"),
                 observed_value=_observed(r.get("observed_value")),
                 examples=[] if er.success else _examples(frame, r, column, id_column),
-                kwargs={k: _plain(v) for k, v in cfg.kwargs.items() if k not in ("batch_id",)},
+                kwargs={k: _observed(v) for k, v in cfg.kwargs.items() if k not in ("batch_id",)},
                 error=err,
                 description=(cfg.meta or {}).get("description"),
             )

@@ -184,9 +184,11 @@ def _examples_html(examples: dict[str, list[DropExample]]) -> str:
             img = (f"<img class='thumb' src='{_cell(ex.thumbnail)}' alt='query image' title='{_cell(ex.image)}'>"
                    if ex.thumbnail else ("<span class='small'>" + _cell(ex.image) + "</span>" if ex.image else "—"))
             score = "—" if ex.score is None else f"{ex.score:.4g}"
+            positive = (f"<img class='thumb' src='{_cell(ex.positive_thumbnail)}' alt='positive image'><br>"
+                        if ex.positive_thumbnail else "") + (_cell(ex.positive) or "")
             parts.append(
                 f"<tr>{head}<td>{_cell(ex.query) or '—'}<div class='small'>{_cell(ex.record_id)}</div></td>"
-                f"<td>{img}</td><td>{_cell(ex.positive) or '—'}</td><td>{score}</td>"
+                f"<td>{img}</td><td>{positive or '—'}</td><td>{score}</td>"
                 f"<td><details><summary>SQL</summary><pre>{_cell(ex.trace)}</pre></details></td></tr>")
     parts.append("</table>")
     return "".join(parts)

@@ -133,9 +133,22 @@ def test_examples_per_reason_have_query_thumbnail_positive_score_and_trace(tmp_p
     first = low[0]
     assert first.query == "what is shown in picture 0?" and first.score == 0.1
     assert first.positive == "Paragraph 0 about the thing in the picture."  # from the input row (the parent)
+    assert first.positive_thumbnail is None  # a text positive: no picture
     assert "child_id = 'fs-0'" in first.trace
     with Image.open(tmp_path / first.thumbnail) as im:
         assert max(im.size) <= 96 and im.format == "JPEG"
+
+
+def test_an_image_positive_shows_as_a_thumbnail_and_a_missing_image_as_its_path(tmp_path: Path) -> None:
+    inputs = pd.DataFrame([{"id": "q1", "query_text": "a red bus", "pos_image": _photo(tmp_path / "bus.jpg", (200, 0, 0)),
+                            "query_image": str(tmp_path / "gone.jpg")}])
+    out = StageOutput()
+    out.drop("fq-1", "query", "image_score_below_threshold", parents=["q1"], score=0.1)
+    [ex] = drop_examples(StageView("fused_queries", pd.DataFrame(), out, inputs=inputs), tmp_path / "f")[
+        "image_score_below_threshold"]
+    assert ex.thumbnail is None and ex.image == str(tmp_path / "gone.jpg")
+    with Image.open(tmp_path / ex.positive_thumbnail) as im:
+        assert im.getpixel((5, 5))[0] > 150  # the red bus
 
 
 def test_example_limit_and_tolerances_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
