@@ -142,10 +142,13 @@ QUALITY_SHARD = "sample-wiki_01"  # a shard whose filters drop rows, so every se
 
 def shoot_quality_pages(stack: UIStack, out: Path) -> None:
     """The stage report (plots, drop examples, drift), the run overview, the runs index and GX Data Docs:
-    the shard is synthesized, then its fusion and filters run again so the report has a previous run."""
+    the shard is synthesized, then its fusion and filters run again, with a stricter image-score threshold,
+    so the report has a previous run to drift from."""
     print(f"materializing synthesis_job [{QUALITY_SHARD}] twice, then hard_negatives ...")
     first = materialize_in_process(stack, "synthesis_job", QUALITY_SHARD)
-    second = materialize_in_process(stack, "synthesis_job", QUALITY_SHARD, ("fused_queries", "filtered_samples"))
+    stricter = {"ops": {"filtered_samples": {"config": {"image_score_threshold": 0.3}}}}  # so the drift shows
+    second = materialize_in_process(stack, "synthesis_job", QUALITY_SHARD, ("fused_queries", "filtered_samples"),
+                                    run_config=stricter)
     materialize_in_process(stack, "mine_train_job", None, ("hard_negatives",))
     print(f"  runs {first}, {second}")
     with browser_page() as page:
@@ -153,8 +156,10 @@ def shoot_quality_pages(stack: UIStack, out: Path) -> None:
             ("http://127.0.0.1", "data:")) else route.continue_())
         page.goto(f"{stack.ui_url}/assets/filtered_samples")
         page.get_by_text("Latest materialization").wait_for()
-        row = page.get_by_role("row").filter(has=page.get_by_text("run_overview", exact=True)).first
-        row.scroll_into_view_if_needed()
+        row = page.get_by_role("row").filter(has=page.get_by_text("quality_report", exact=True)).first
+        row.wait_for()
+        row.evaluate("el => el.scrollIntoView({block: 'start'})")
+        page.mouse.wheel(0, -60)
         settle(page)
         save(page, out, "asset-metadata-quality")
 

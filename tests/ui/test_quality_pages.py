@@ -1,8 +1,8 @@
 """The quality pages an operator opens, in headless Chromium: a stage report, the run overview, GX Data Docs.
 
 Uses the UI stack's sample shard ``sample-wiki_01`` (materialized by the backfill test when it ran first,
-else here), re-runs its fused_queries + filtered_samples so the reports have a previous run to drift
-against, mines hard negatives, then follows the links from the Dagster UI's asset metadata and checks
+else here), re-runs its fused_queries + filtered_samples with a stricter image-score threshold so the
+report has a previous run to drift from (and does: the drift check warns), mines hard negatives, then follows the links from the Dagster UI's asset metadata and checks
 that every plot image loads and that the main tables show no raw JSON.
 """
 
@@ -19,6 +19,7 @@ pytestmark = pytest.mark.timeout(900)
 expect.set_options(timeout=60_000)
 
 SHARD = "sample-wiki_01"
+STRICTER = {"ops": {"filtered_samples": {"config": {"image_score_threshold": 0.3}}}}  # default here: 0.2
 RAW_JSON_CELLS = """() => Array.from(document.querySelectorAll('table.main > tbody > tr > td'))
   .map(td => td.innerText.trim()).filter(t => /^[\\[{]\\s*"/.test(t) || /"[^"]*"\\s*:\\s*[\\[{"\\d]/.test(t))"""
 BROKEN_IMAGES = """() => Array.from(document.images)
@@ -31,7 +32,8 @@ def runs(stack: UIStack) -> dict[str, str]:
     first = _latest_synthesis_run(stack)
     if first is None:
         first = materialize_in_process(stack, "synthesis_job", SHARD)
-    second = materialize_in_process(stack, "synthesis_job", SHARD, ("fused_queries", "filtered_samples"))
+    second = materialize_in_process(stack, "synthesis_job", SHARD, ("fused_queries", "filtered_samples"),
+                                    run_config=STRICTER)
     mining = materialize_in_process(stack, "mine_train_job", None, ("hard_negatives",))
     return {"first": first, "second": second, "mining": mining}
 
@@ -72,7 +74,9 @@ def test_stage_report_overview_and_data_docs_in_the_browser(stack: UIStack, runs
     overview_url = _metadata_link(page, "run_overview")
     assert overview_url == f"{stack.reports_url}/{second}/index.html", overview_url
     drift_row = page.get_by_role("row").filter(has=page.get_by_text("drift", exact=True)).first
-    assert first in drift_row.inner_text(), drift_row.inner_text()
+    assert f"beyond tolerance against run {first}" in drift_row.inner_text(), drift_row.inner_text()
+    flag = page.get_by_role("row").filter(has=page.get_by_text("drift_flagged", exact=True)).first
+    assert "true" in flag.inner_text().lower(), flag.inner_text()
 
     # the check's metadata links the GX Data Docs page of this validation
     page.get_by_role("tab", name="Checks").click()
@@ -100,7 +104,9 @@ def test_stage_report_overview_and_data_docs_in_the_browser(stack: UIStack, runs
         expect(page.locator("figcaption", has_text=title).first).to_be_visible()
     expect(page.get_by_role("heading", name="Examples per drop reason")).to_be_visible()
     expect(page.get_by_role("heading", name="Drift against the previous run")).to_be_visible()
-    assert f"against run {first}" in page.locator("body").inner_text()
+    drift = page.locator("table.drift tr", has_text="kept fraction").first
+    expect(drift).to_contain_text("beyond tolerance")
+    expect(page.locator("p.drift")).to_contain_text(f"against run {first}")  # the flag atop the report
     assert n_images >= figures.count()
     _no_raw_json(page)
 
