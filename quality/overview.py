@@ -21,7 +21,7 @@ vertical-align:top;text-align:left} th{background:#f2f4f7} code{background:#f2f4
 .plots{display:flex;flex-wrap:wrap;gap:1rem} figure{margin:0;max-width:600px} figure img{max-width:100%;
 border:1px solid #d0d5dd} figcaption{font-size:.85rem;color:#475467} img.thumb{max-width:96px;max-height:96px}
 pre{white-space:pre-wrap;font-size:.75rem;max-width:40rem} .drift{font-weight:600}
-table.examples td{max-width:22rem;overflow-wrap:anywhere} table.main td{overflow-wrap:anywhere}
+table.examples td{max-width:22rem;overflow-wrap:anywhere}
 """
 
 

@@ -169,8 +169,8 @@ def shoot_quality_pages(stack: UIStack, out: Path) -> None:
         save(page, out, "quality-report-plots", full_page=False)
         for heading, name in (("Examples per drop reason", "quality-report-examples"),
                               ("Drift against the previous run", "quality-report-drift")):
-            page.get_by_role("heading", name=heading).scroll_into_view_if_needed()
-            page.evaluate("window.scrollBy(0, -20)")
+            page.get_by_role("heading", name=heading).evaluate("el => el.scrollIntoView({block: 'start'})")
+            page.evaluate("window.scrollBy(0, -16)")
             settle(page, 0.5)
             save(page, out, name)
         page.goto(f"{stack.reports_url}/{second}/index.html")
