@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gme_data.errors import InvalidInputError
+from quality.names import segment
 from quality.stage_view import StageView
 
 HISTORY = "_history"
@@ -57,7 +58,7 @@ def summarize(view: StageView, run_id: str) -> dict[str, Any]:
 
 
 def _history_dir(reports_root: Path, asset: str, partition: str | None) -> Path:
-    return Path(reports_root) / HISTORY / f"{asset}__{partition or '__all__'}"
+    return Path(reports_root) / HISTORY / segment(f"{asset}__{partition or '__all__'}")
 
 
 def previous_summary(reports_root: Path, asset: str, partition: str | None, run_id: str) -> dict[str, Any] | None:
@@ -79,7 +80,7 @@ def previous_summary(reports_root: Path, asset: str, partition: str | None, run_
 def save_summary(reports_root: Path, asset: str, partition: str | None, summary: dict[str, Any]) -> Path:
     folder = _history_dir(reports_root, asset, partition)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{summary['run_id']}.json"
+    path = folder / f"{segment(str(summary['run_id']))}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary))
     tmp.replace(path)

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from quality.names import href
+
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1d2433}
 h1{font-size:1.4rem} .ok{color:#0a7d32} .bad{color:#b3261e}
@@ -63,9 +65,9 @@ def write_run_overview(run_dir: Path) -> Path:
         kept = h.get("kept_fraction")
         drift = s.get("drift") or ""
         drift_cell = f"<span class='bad'>{_e(drift)}</span>" if s.get("drift_flagged") else _e(drift)
-        docs = f"<a href='{_e(s['data_docs'])}'>Data Docs</a>" if s.get("data_docs") else "—"
+        docs = f"<a href='{_e(href(s['data_docs']))}'>Data Docs</a>" if s.get("data_docs") else "—"
         rows.append(
-            f"<tr><td><a href='{_e(s['file'])}'>{_e(s['asset'])}</a></td><td>{_e(s.get('partition') or '-')}</td>"
+            f"<tr><td><a href='{_e(href(s['file']))}'>{_e(s['asset'])}</a></td><td>{_e(s.get('partition') or '-')}</td>"
             f"<td>{verdict}</td><td>{_e(h.get('rows_in', '—'))}</td><td>{_e(h.get('rows_out', s.get('rows')))}</td>"
             f"<td>{'—' if kept is None else f'{kept:.1%}'}</td><td>{_headline(h)}</td>"
             f"<td>{_e('; '.join(s.get('failed') or [])) or '—'}</td><td>{drift_cell}</td><td>{docs}</td></tr>")
@@ -98,7 +100,7 @@ def write_runs_index(reports_root: Path) -> Path:
         drifted = sum(bool(s.get("drift_flagged")) for s in stages)
         assets = ", ".join(sorted({s["asset"] for s in stages}))
         rows.append(
-            f"<tr><td><a href='{_e(name)}/index.html'><code>{_e(name)}</code></a></td><td>{_e(when[:19])}</td>"
+            f"<tr><td><a href='{_e(href(name))}/index.html'><code>{_e(name)}</code></a></td><td>{_e(when[:19])}</td>"
             f"<td>{len(stages)}</td><td class='{'bad' if failed else 'ok'}'>{failed}</td>"
             f"<td class='{'bad' if drifted else 'ok'}'>{drifted}</td><td>{_e(assets)}</td></tr>")
     page = (

@@ -16,6 +16,7 @@ import pandas as pd
 from quality.drift import Drift, compare, previous_summary, save_summary, summarize
 from quality.examples import DropExample, drop_examples
 from quality.gates import GateResult
+from quality.names import href, report_stem, run_dir
 from quality.overview import CSS as _CSS
 from quality.overview import write_atomic, write_run_overview, write_runs_index
 from quality.plots import Plot, drift_histograms, stage_plots
@@ -131,7 +132,7 @@ def render_html(result: GateResult, asset_key: str, run_id: str, partition: str 
     sec = sections or StageSections()
     links = [f"<a href='{_cell(sec.overview)}'>run overview</a>"]
     if sec.data_docs:
-        links.append(f"<a href='{_cell(sec.data_docs)}'>Great Expectations Data Docs of this validation</a>")
+        links.append(f"<a href='{_cell(href(sec.data_docs))}'>Great Expectations Data Docs of this validation</a>")
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_cell(asset_key)} quality report</title>",
         f"<style>{_CSS}</style></head><body>",
@@ -168,7 +169,7 @@ def render_html(result: GateResult, asset_key: str, run_id: str, partition: str 
 
 def _figure(p: Plot) -> str:
     caption = f"<br><span class='small'>{_cell(p.caption)}</span>" if p.caption else ""
-    return (f"<figure><a href='{_cell(p.file)}'><img src='{_cell(p.file)}' alt='{_cell(p.title)}'></a>"
+    return (f"<figure><a href='{_cell(href(p.file))}'><img src='{_cell(href(p.file))}' alt='{_cell(p.title)}'></a>"
             f"<figcaption>{_cell(p.title)}{caption}</figcaption></figure>")
 
 
@@ -181,10 +182,10 @@ def _examples_html(examples: dict[str, list[DropExample]]) -> str:
     for reason, items in examples.items():
         for n, ex in enumerate(items):
             head = f"<td rowspan='{len(items)}'><b>{_cell(reason)}</b></td>" if n == 0 else ""
-            img = (f"<img class='thumb' src='{_cell(ex.thumbnail)}' alt='query image' title='{_cell(ex.image)}'>"
+            img = (f"<img class='thumb' src='{_cell(href(ex.thumbnail))}' alt='query image' title='{_cell(ex.image)}'>"
                    if ex.thumbnail else ("<span class='small'>" + _cell(ex.image) + "</span>" if ex.image else "—"))
             score = "—" if ex.score is None else f"{ex.score:.4g}"
-            positive = (f"<img class='thumb' src='{_cell(ex.positive_thumbnail)}' alt='positive image'><br>"
+            positive = (f"<img class='thumb' src='{_cell(href(ex.positive_thumbnail))}' alt='positive image'><br>"
                         if ex.positive_thumbnail else "") + (_cell(ex.positive) or "")
             parts.append(
                 f"<tr>{head}<td>{_cell(ex.query) or '—'}<div class='small'>{_cell(ex.record_id)}</div></td>"
@@ -228,16 +229,11 @@ def profile_frame(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def report_stem(asset_key: str, partition: str | None) -> str:
-    return asset_key + (f"__{partition}" if partition else "")
-
-
 def build_sections(view: StageView, reports_root: Path, run_id: str, partition: str | None,
                    data_docs: Path | None = None) -> StageSections:
     """Plots, drop examples and drift of one stage, their files written under ``<run>/<stem>_files/``;
     the stage's drift summary is saved for the next run."""
-    run_dir = Path(reports_root) / run_id
-    folder = run_dir / f"{report_stem(view.asset, partition)}_files"
+    folder = run_dir(reports_root, run_id) / f"{report_stem(view.asset, partition)}_files"
     if folder.is_dir():
         shutil.rmtree(folder)  # a re-run of the same step in the same run replaces its pictures
     summary = summarize(view, run_id)
@@ -249,7 +245,7 @@ def build_sections(view: StageView, reports_root: Path, run_id: str, partition: 
         title, xlabel = SCORE_LABELS[name]
         drift_plots.append(drift_histograms(name, title, xlabel, prev, cur, folder))
     save_summary(reports_root, view.asset, partition, {**summary, "drift_flagged": bool(drift.flagged)})
-    docs = os.path.relpath(data_docs, run_dir) if data_docs is not None else None
+    docs = os.path.relpath(data_docs, folder.parent) if data_docs is not None else None
     return StageSections(plots=stage_plots(view, folder), examples=drop_examples(view, folder), drift=drift,
                          drift_plots=drift_plots, data_docs=docs)
 
@@ -259,10 +255,10 @@ def write_report(result: GateResult, df: pd.DataFrame, reports_root: Path, asset
                  sections: StageSections | None = None, headline: dict[str, Any] | None = None) -> Path:
     """Write ``<reports_root>/<run_id>/<asset>[__<partition>].html``, its summary JSON, and refresh the
     run overview (``<run_id>/index.html``) and the index over runs (``<reports_root>/index.html``)."""
-    run_dir = Path(reports_root) / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    folder = run_dir(reports_root, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
     stem = report_stem(asset_key, partition)
-    path = run_dir / f"{stem}.html"
+    path = folder / f"{stem}.html"
     path.write_text(render_html(result, asset_key, run_id, partition, profile_frame(df), extra, sections))
     drift = sections.drift if sections is not None else None
     summary = {"asset": asset_key, "partition": partition, "suite": result.suite, "success": result.success,
@@ -271,7 +267,7 @@ def write_report(result: GateResult, df: pd.DataFrame, reports_root: Path, asset
                "drift": None if drift is None else drift.headline(),
                "drift_flagged": bool(drift and drift.flagged),
                "data_docs": sections.data_docs if sections is not None else None}
-    write_atomic(run_dir / f"{stem}.json", json.dumps(summary, indent=1, default=str))
-    write_run_overview(run_dir)
+    write_atomic(folder / f"{stem}.json", json.dumps(summary, indent=1, default=str))
+    write_run_overview(folder)
     write_runs_index(Path(reports_root))
     return path

@@ -250,3 +250,28 @@ def test_report_page_overview_and_runs_index(tmp_path: Path) -> None:
     assert "median image score: 0.85" in overview and "Data Docs" in overview
     runs = (reports / "index.html").read_text()
     assert runs.index("run-2/index.html") < runs.index("run-1/index.html")  # newest first
+
+
+def test_odd_partition_names_stay_inside_the_reports_folder_and_links_resolve(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    view = _filter_stage(tmp_path, [0.1, 0.9, 0.8])
+    partition = "../../escape/me 100%"
+    for run in ("run/1", "run/2"):
+        sections = build_sections(view, reports, run, partition)
+        path = write_report(run_gate(_good(), "candidates", _params()), view.table, reports, "filtered_samples",
+                            run, partition, sections=sections)
+    assert sections.drift.previous_run == "run/1"
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(reports)]
+    assert all(p.name.startswith("img") for p in written), written  # only the test's own photos outside
+    assert path.parent.parent == reports and path.is_relative_to(reports)
+    from urllib.parse import unquote
+
+    parsed = _parse(path.read_text())
+    assert parsed.imgs
+    for src in parsed.imgs:
+        assert (path.parent / unquote(src)).is_file(), src
+    overview = (path.parent / "index.html").read_text()
+    link = re.search(r"<td><a href='([^']+)'>filtered_samples</a>", overview).group(1)
+    assert (path.parent / unquote(link)) == path
+    runs = (reports / "index.html").read_text()
+    assert (reports / unquote(re.search(r"href='([^']+/index.html)'><code>", runs).group(1))).is_file()
