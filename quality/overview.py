@@ -74,11 +74,12 @@ def write_run_overview(run_dir: Path) -> Path:
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Run overview {_e(run_dir.name)}</title>"
         f"<style>{CSS}</style></head><body><h1>Run overview: <code>{_e(run_dir.name)}</code></h1>"
-        "<p class='small'><a href='../index.html'>all runs</a> · "
-        "<a href='../data_docs/index.html'>Great Expectations Data Docs</a></p>"
         "<table class='main overview'><tr><th>stage</th><th>partition</th><th>gate</th><th>rows in</th>"
         "<th>rows out</th><th>kept</th><th>headline numbers</th><th>failed expectations</th><th>drift</th>"
-        "<th>GX</th></tr>" + "".join(rows) + "</table></body></html>")
+        "<th>GX</th></tr>" + "".join(rows) + "</table>"
+        # the stage links come first on the page; the way out follows the table
+        "<p class='small'><a href='../index.html'>all runs</a> · "
+        "<a href='../data_docs/index.html'>Great Expectations Data Docs</a></p></body></html>")
     path = run_dir / "index.html"
     write_atomic(path, page)
     return path
