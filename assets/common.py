@@ -16,11 +16,13 @@ from dagster_project.io_manager import ParquetIOManager
 from dagster_project.report_server import report_url
 from gme_data.lineage import StageOutput, trace_sql
 from gme_data.storage_names import code_fence, sql_literal
-from quality.gates import GateResult, run_gate
+from quality.gates import GateResult, data_docs_index, run_gate
 from quality.markdown import md_cell
-from quality.report import render_markdown, write_report
+from quality.report import StageSections, build_sections, render_markdown, write_report
+from quality.stage_view import StageView
 
 GATE = "quality_gate"
+DRIFT = "drift"
 OWNERS = ["team:gme-data"]
 
 
@@ -28,6 +30,21 @@ def gate_spec(asset_name: str, description: str) -> dg.AssetCheckSpec:
     """The blocking check every asset carries: its Great Expectations suite."""
     return dg.AssetCheckSpec(GATE, asset=asset_name, blocking=True,
                              description=f"Great Expectations suite quality/suites/{asset_name}.json: {description}")
+
+
+def drift_spec(asset_name: str) -> dg.AssetCheckSpec:
+    """The non-blocking check that warns when this run drifts from the previous run of the partition."""
+    return dg.AssetCheckSpec(DRIFT, asset=asset_name, blocking=False,
+                             description="Kept fraction, drop rate per reason and filter-score distributions "
+                                         "against the previous run of the same partition (tolerance: "
+                                         "GME_DATA_DRIFT_TOLERANCE, GME_DATA_DRIFT_KS_TOLERANCE)")
+
+
+def domains_of(df: pd.DataFrame, candidates: pd.DataFrame, key: str = "pos_id") -> pd.Series | None:
+    """Each row's candidate domain (via ``key`` -> ``candidates.id``), for the report's kept-by-domain bars."""
+    if key not in df.columns or not {"id", "domain"} <= set(candidates.columns):
+        return None
+    return df[key].map(candidates.drop_duplicates("id").set_index("id")["domain"])
 
 
 def md_table(df: pd.DataFrame, max_rows: int = 20, max_chars: int = 80) -> str:
@@ -95,41 +112,61 @@ def finish_stage(
     metadata: dict[str, Any] | None = None,
     report_extra: dict[str, Any] | None = None,
     value: Any = None,
+    thresholds: dict[str, float | None] | None = None,
+    inputs: pd.DataFrame | None = None,
+    domains: pd.Series | None = None,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Write lineage, run the gate, render the report, then yield the output and the check result.
 
+    The report carries plots (each filter score against ``thresholds``, lengths, drops, kept rows by
+    combination and by ``domains``), examples per drop reason (looked up in ``inputs``, the rows the
+    stage judged), drift against the previous run and a link to the gate's GX Data Docs page.
     When the gate fails, the table is quarantined instead of materialized, the check result is
     recorded and the step fails with the failed expectations as its message.
     """
     partition = context.partition_key if context.has_partition_key else None
     gate_df = derive(df.copy()) if derive is not None else df
-    result: GateResult = run_gate(gate_df, asset_name, gate_params)
+    reports_root = workbench.reports_dir()
+    result: GateResult = run_gate(gate_df, asset_name, gate_params, data_docs_root=reports_root,
+                                  run_name=f"{context.run_id}__{partition or 'all'}")
     io = ParquetIOManager()
     # One run at a time per partition from its lineage write until its shard (or quarantine) is in place,
     # so two runs of one partition cannot leave lineage of one beside the table of the other.
     with io.lock(asset_name, partition, log=context.log.info):
         try:
-            yield from _commit_stage(context, asset_name, partition, df, output, lineage, workbench, result, io,
-                                     metadata, report_extra, value)
+            yield from _commit_stage(context, asset_name, partition, df, output, lineage, reports_root, result, io,
+                                     metadata, report_extra, value, thresholds, inputs, domains)
         finally:
             io.discard_staged(asset_name, partition, context.run_id)  # a no-op once the IO manager took it
 
 
 def _commit_stage(context: dg.AssetExecutionContext, asset_name: str, partition: str | None, df: pd.DataFrame,
-                  output: StageOutput, lineage: Any, workbench: Any, result: GateResult, io: ParquetIOManager,
-                  metadata: dict[str, Any] | None, report_extra: dict[str, Any] | None,
-                  value: Any) -> Iterator[dg.Output | dg.AssetCheckResult]:
+                  output: StageOutput, lineage: Any, reports_root: Path, result: GateResult, io: ParquetIOManager,
+                  metadata: dict[str, Any] | None, report_extra: dict[str, Any] | None, value: Any,
+                  thresholds: dict[str, float | None] | None, inputs: pd.DataFrame | None,
+                  domains: pd.Series | None) -> Iterator[dg.Output | dg.AssetCheckResult]:
     run_id = context.run_id
     # the new shard is written (under a temporary name) before lineage changes: a table that cannot be
     # written fails the step with lineage and the live shard still from the same, earlier run
     if result.success and value is None and isinstance(df, pd.DataFrame):
         io.stage(asset_name, partition, run_id, df)
+    view = StageView(asset_name, df if isinstance(df, pd.DataFrame) else pd.DataFrame(), output,
+                     thresholds or {}, inputs, domains)
+    try:
+        sections = build_sections(view, reports_root, run_id, partition, result.data_docs)
+    except Exception as e:  # noqa: BLE001 - a broken picture must not lose the stage's data
+        context.log.warning(f"quality report sections of {asset_name} not drawn: {type(e).__name__}: {e}")
+        sections = StageSections()
+    drift = sections.drift
+    drift_flagged = bool(drift is not None and drift.flagged)
     store = lineage.store()
     # the gate's verdict goes into lineage too: assets.metadata ->> 'gate_passed' / 'quality_gate'
     counts = store.write_stage(asset_name, partition, run_id, output,
                                metadata={**(report_extra or {}), "gate_passed": result.success,
-                                         "quality_gate": result.headline()})
-    report = write_report(result, df, workbench.reports_dir(), asset_name, run_id, partition, report_extra)
+                                         "quality_gate": result.headline(), "drift_flagged": drift_flagged})
+    report = write_report(result, df, reports_root, asset_name, run_id, partition, report_extra, sections,
+                          headline=_headline_numbers(view, metadata))
+    overview_url = report_url(report.parent / "index.html")
     example_id = next((r.record_id for r in output.records if r.status == "kept"), None)
     md: dict[str, Any] = {
         "dagster/row_count": len(df),
@@ -138,6 +175,10 @@ def _commit_stage(context: dg.AssetExecutionContext, asset_name: str, partition:
         "drops_by_reason": dg.MetadataValue.md(drops_table(output)),
         "quality_report": dg.MetadataValue.url(report_url(report)),
         "quality_gate": dg.MetadataValue.text(result.headline()),
+        "run_overview": dg.MetadataValue.url(overview_url),
+        "quality_plots": len(sections.plots),
+        "drift": dg.MetadataValue.text(drift.headline() if drift is not None else "not computed"),
+        "drift_flagged": drift_flagged,
         "lineage_store": dg.MetadataValue.path(str(store.path)),
         "lineage_drops_query": dg.MetadataValue.md(drops_query_md(asset_name, partition)),
         "preview": dg.MetadataValue.md(md_table(df.drop(columns=[c for c in df.columns if c.startswith("_")]))),
@@ -153,8 +194,11 @@ def _commit_stage(context: dg.AssetExecutionContext, asset_name: str, partition:
         "evaluated_expectations": len(result.outcomes),
         "rows_validated": result.n_rows,
         "quality_report": dg.MetadataValue.url(report_url(report)),
-        "quality_reports_of_run": dg.MetadataValue.url(report_url(report.parent / "index.html")),
+        "quality_reports_of_run": dg.MetadataValue.url(overview_url),
     }
+    if result.data_docs is not None:
+        check_md["data_docs"] = dg.MetadataValue.url(report_url(result.data_docs))
+        check_md["data_docs_index"] = dg.MetadataValue.url(report_url(data_docs_index(reports_root)))
     for o in result.failed[:10]:
         check_md[f"failed: {o.expectation} {o.column or ''}".strip()] = dg.MetadataValue.json(
             {"unexpected_count": o.unexpected_count, "unexpected_percent": o.unexpected_percent,
@@ -164,9 +208,19 @@ def _commit_stage(context: dg.AssetExecutionContext, asset_name: str, partition:
         check_name=GATE, passed=result.success, severity=dg.AssetCheckSeverity.ERROR,
         metadata=check_md, description=result.headline()[:1000],
     )
+    drift_check = None
+    if dg.AssetCheckKey(dg.AssetKey(asset_name), DRIFT) in (context.selected_asset_check_keys or set()):
+        drift_check = dg.AssetCheckResult(
+            check_name=DRIFT, passed=not drift_flagged, severity=dg.AssetCheckSeverity.WARN,
+            description=(drift.headline() if drift is not None else "not computed")[:1000],
+            metadata={"previous_run": drift.previous_run or "-" if drift is not None else "-",
+                      "changes_beyond_tolerance": len(drift.flagged) if drift is not None else 0,
+                      "quality_report": dg.MetadataValue.url(report_url(report))})
     if result.success:
         yield dg.Output(df if value is None else value, metadata=md)  # the IO manager writes the shard here
         yield check
+        if drift_check is not None:
+            yield drift_check
         return
     # A rejected table is not a materialization: record the check, set the table aside, fail the step.
     where = f"{asset_name}[{partition or '-'}]"
@@ -174,6 +228,8 @@ def _commit_stage(context: dg.AssetExecutionContext, asset_name: str, partition:
     context.log.error(f"quality gate failed for {where}: {result.headline()}"
                       + (f"; table quarantined at {quarantined}" if quarantined else ""))
     yield check
+    if drift_check is not None:
+        yield drift_check
     failed = "; ".join(o.summary() for o in result.failed[:5])
     raise dg.Failure(
         description=f"quality gate failed for {where}: {failed}"[:2000],
@@ -190,6 +246,19 @@ def drops_query_md(asset_name: str, partition: str | None) -> str:
            f"AND partition = {sql_literal(partition or '__all__')} AND status = 'dropped' "
            "GROUP BY 1 ORDER BY 2 DESC;")
     return code_fence(sql, "sql")
+
+
+def _headline_numbers(view: StageView, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """Rows in/out, kept fraction, the top drop reason and the stage's own numeric metadata."""
+    out: dict[str, Any] = {"rows_in": view.n_in, "rows_out": view.n_kept, "kept_fraction": view.kept_fraction}
+    drops = view.drop_counts()
+    if drops:
+        reason, n = next(iter(drops.items()))
+        out["top drop reason"] = f"{reason} ({n})"
+    for key, v in (metadata or {}).items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and len(out) < 8:
+            out[key] = v
+    return out
 
 
 def as_json(obj: Any) -> dg.MetadataValue:

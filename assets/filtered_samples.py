@@ -4,7 +4,16 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.common import OWNERS, as_json, finish_stage, gallery_md, gate_spec, md_table
+from assets.common import (
+    OWNERS,
+    as_json,
+    domains_of,
+    drift_spec,
+    finish_stage,
+    gallery_md,
+    gate_spec,
+    md_table,
+)
 from assets.fused_queries import pair_key
 from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
@@ -42,7 +51,8 @@ class FilteredSamplesConfig(dg.Config):
     tags={"stage": "filtering"},
     kinds={"python", "parquet"},
     check_specs=[gate_spec("filtered_samples", "schema, known combinations, no duplicate (query, positive) "
-                                               "pairs, kept fraction within bounds, row-count bounds")],
+                                               "pairs, kept fraction within bounds, row-count bounds"),
+                 drift_spec("filtered_samples")],
     description=(
         "Training samples that pass GME's filters in order: image-text score threshold (per embedder), "
         "consistency (the positive in a text retriever's top 20), near-duplicate removal (embedding "
@@ -95,4 +105,8 @@ def filtered_samples(
         derive=lambda d: d.assign(_pair_key=pair_key(d, "query_text", "query_image", "pos_text", "pos_image"),
                                   _kept_fraction=kept_fraction),
         metadata=metadata, report_extra={k: v for k, v in rep.items() if k != "gallery"},
+        thresholds={"image_score": threshold if threshold >= 0 else next(iter(rep["thresholds"].values()), None),
+                    "consistency_rank": config.consistency_top_k,
+                    "dedup_similarity": config.dedup_text_threshold},
+        inputs=fused_queries, domains=domains_of(df, candidates),
     )

@@ -4,7 +4,16 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.common import OWNERS, as_json, finish_stage, gallery_md, gate_spec, md_table
+from assets.common import (
+    OWNERS,
+    as_json,
+    domains_of,
+    drift_spec,
+    finish_stage,
+    gallery_md,
+    gate_spec,
+    md_table,
+)
 from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, ImagePoolResource, LineageResource, WorkbenchResource
 from gme_data.filtering import FusedConfig, build_fused_queries
@@ -69,7 +78,8 @@ def pair_key(df: pd.DataFrame, q_text: str, q_image: str, p_text: str, p_image: 
     tags={"stage": "fusion"},
     kinds={"python", "parquet", "faiss"},
     check_specs=[gate_spec("fused_queries", "unique ids, query text present, known combinations, "
-                                            "image-text scores in range, row-count bounds")],
+                                            "image-text scores in range, row-count bounds"),
+                 drift_spec("fused_queries")],
     description=(
         "Fused (image + text) queries: each generically rewritten query gets its entity's image, retrieved "
         "top-k from the persisted image pool (faiss) by entity name with the configured embedder; T->T "
@@ -129,4 +139,7 @@ def fused_queries(
         context, "fused_queries", df, result.lineage, lineage, workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows},
         metadata=metadata, report_extra=rep,
+        thresholds={"image_score": config.image_score_threshold if config.rule == "top1_above_threshold"
+                    and config.image_score_threshold >= 0 else None},
+        inputs=generated_queries, domains=domains_of(df, candidates),
     )

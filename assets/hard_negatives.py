@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.common import OWNERS, as_json, finish_stage, gate_spec
+from assets.common import OWNERS, as_json, drift_spec, finish_stage, gate_spec
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from gme_data import load_embedder
 from gme_data.mining import MiningConfig, mine_hard_negatives
@@ -60,6 +60,7 @@ def _run_mining(context, name: str, samples: pd.DataFrame, embedder, config: Min
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_negatives": min(config.min_negatives, config.k), "max_negatives": config.k},
         derive=_derive, metadata=metadata, report_extra=stats,
+        thresholds={"hard_negative_margin": -config.margin}, inputs=samples,
     )
 
 
@@ -69,7 +70,8 @@ def _run_mining(context, name: str, samples: pd.DataFrame, embedder, config: Min
     tags={"stage": "mining"},
     kinds={"python", "parquet", "faiss"},
     check_specs=[gate_spec("hard_negatives", "K negatives per sample, no negative equal to its positive, "
-                                             "unique ids, row-count bounds")],
+                                             "unique ids, row-count bounds"),
+                 drift_spec("hard_negatives")],
     description=(
         "Stage-1 hard negatives for every filtered sample (all shards): top-N retrieval with the configured "
         "embedder over the positives pool, positives and likely false negatives (score within a margin "
@@ -95,7 +97,8 @@ def hard_negatives(
     tags={"stage": "mining"},
     kinds={"python", "parquet", "faiss"},
     check_specs=[gate_spec("hard_negatives_stage2", "K negatives per sample, no negative equal to its "
-                                                    "positive, unique ids, row-count bounds")],
+                                                    "positive, unique ids, row-count bounds"),
+                 drift_spec("hard_negatives_stage2")],
     description=(
         "Stage-2 hard negatives (GME's two-stage mining): the training set re-mined with the stage-1 "
         "model; the split of every row is kept."

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pandas as pd
 
@@ -24,6 +26,11 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 _CONTEXT: Any = None
+_DOCS_CONTEXTS: dict[str, Any] = {}
+#: Data Docs of every validation go to ``<reports>/data_docs`` (GX's own site, index over all runs),
+#: their results to ``<reports>/_gx/validations`` so the index lists validations of every process.
+DATA_DOCS = "data_docs"
+DOCS_SITE = "gme_data_reports"
 
 
 @dataclass
@@ -67,6 +74,7 @@ class GateResult:
     success: bool
     n_rows: int
     outcomes: list[ExpectationOutcome]
+    data_docs: Path | None = None  # GX Data Docs page of this validation, when built
 
     @property
     def failed(self) -> list[ExpectationOutcome]:
@@ -80,20 +88,48 @@ class GateResult:
         )
 
 
+def _new_context() -> Any:
+    import great_expectations as gx
+
+    ctx = gx.get_context(mode="ephemeral")
+    try:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    except Exception:  # noqa: BLE001 - cosmetic only
+        pass
+    return ctx
+
+
 def _context() -> Any:
     global _CONTEXT
     if _CONTEXT is None:
-        import great_expectations as gx
-
-        ctx = gx.get_context(mode="ephemeral")
-        try:
-            from great_expectations.data_context.types.base import ProgressBarsConfig
-
-            ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        except Exception:  # noqa: BLE001 - cosmetic only
-            pass
-        _CONTEXT = ctx
+        _CONTEXT = _new_context()
     return _CONTEXT
+
+
+def _docs_context(reports_root: Path) -> Any:
+    """An ephemeral context whose validation results and Data Docs site live under ``reports_root``."""
+    key = str(Path(reports_root).resolve())
+    if key not in _DOCS_CONTEXTS:
+        ctx = _new_context()
+        ctx.add_store("gme_data_validations", {
+            "class_name": "ValidationResultsStore",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(Path(key) / "_gx" / "validations")}})
+        ctx.validation_results_store_name = "gme_data_validations"
+        ctx.add_data_docs_site(DOCS_SITE, {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(Path(key) / DATA_DOCS)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+        _DOCS_CONTEXTS[key] = ctx
+    return _DOCS_CONTEXTS[key]
+
+
+def data_docs_index(reports_root: Path) -> Path:
+    """The index page of the Data Docs site (every validation the gates ran under ``reports_root``)."""
+    return Path(reports_root) / DATA_DOCS / "index.html"
 
 
 def _substitute(value: Any, params: dict[str, Any], suite: str) -> Any:
@@ -162,11 +198,23 @@ def _plain(v: Any) -> Any:
     return v if isinstance(v, (int, float, str, bool, type(None))) else str(v)[:160]
 
 
+def _observed(v: Any) -> Any:
+    """An observed value as plain data: short lists of scalars stay lists (shown as lists, not reprs)."""
+    if isinstance(v, (list, tuple)) and len(v) <= 50 and all(isinstance(x, (str, int, float, bool)) for x in v):
+        return [_plain(x) for x in v]
+    return _plain(v)
+
+
 def run_gate(df: pd.DataFrame, suite_name: str, params: dict[str, Any] | None = None,
-             id_column: str = "id") -> GateResult:
-    """Validate ``df`` against the named suite; never raises on a failed expectation."""
+             id_column: str = "id", data_docs_root: Path | None = None, run_name: str | None = None) -> GateResult:
+    """Validate ``df`` against the named suite; never raises on a failed expectation.
+
+    With ``data_docs_root`` (the reports folder) the validation runs as a GX checkpoint that also
+    updates Great Expectations' own Data Docs site there, named by ``run_name``; the page of this
+    validation is :attr:`GateResult.data_docs`.
+    """
     suite = load_suite(suite_name, params)
-    ctx = _context()
+    ctx = _context() if data_docs_root is None else _docs_context(data_docs_root)
     key = f"gate_{suite_name}"
     try:
         ds = ctx.data_sources.get(key)
@@ -186,8 +234,13 @@ def run_gate(df: pd.DataFrame, suite_name: str, params: dict[str, Any] | None = 
         if frame[col].map(lambda v: isinstance(v, (list, dict)) or hasattr(v, "tolist")).any():
             frame[col] = frame[col].map(lambda v: json.dumps(v.tolist() if hasattr(v, "tolist") else v,
                                                               default=str))
-    batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
-    res = batch.validate(suite, result_format={"result_format": "COMPLETE", "include_unexpected_rows": False})
+    result_format = {"result_format": "COMPLETE", "include_unexpected_rows": False}
+    docs_page = None
+    if data_docs_root is None:
+        batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
+        res = batch.validate(suite, result_format=result_format)
+    else:
+        res, docs_page = _validate_with_docs(ctx, batch_def, suite, frame, result_format, run_name or suite_name)
     outcomes = []
     for er in res.results:
         cfg = er.expectation_config
@@ -203,11 +256,36 @@ def run_gate(df: pd.DataFrame, suite_name: str, params: dict[str, Any] | None = 
                 success=bool(er.success),
                 unexpected_count=r.get("unexpected_count"),
                 unexpected_percent=r.get("unexpected_percent"),
-                observed_value=_plain(r.get("observed_value")),
+                observed_value=_observed(r.get("observed_value")),
                 examples=[] if er.success else _examples(frame, r, column, id_column),
-                kwargs={k: _plain(v) for k, v in cfg.kwargs.items() if k not in ("batch_id",)},
+                kwargs={k: _observed(v) for k, v in cfg.kwargs.items() if k not in ("batch_id",)},
                 error=err,
                 description=(cfg.meta or {}).get("description"),
             )
         )
-    return GateResult(suite=suite_name, success=bool(res.success), n_rows=len(frame), outcomes=outcomes)
+    return GateResult(suite=suite_name, success=bool(res.success), n_rows=len(frame), outcomes=outcomes,
+                      data_docs=docs_page)
+
+
+def _validate_with_docs(ctx: Any, batch_def: Any, suite: Any, frame: pd.DataFrame, result_format: dict,
+                        run_name: str) -> tuple[Any, Path | None]:
+    """Validate through a checkpoint whose action rebuilds the Data Docs site; return the result and page."""
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    suite = ctx.suites.add_or_update(suite)
+    vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=batch_def,
+                                                                          suite=suite))
+    checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
+        name=f"gate_{suite.name}", validation_definitions=[vd], result_format=result_format,
+        actions=[UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])]))
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_name)[:120]
+    run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=safe))
+    identifier, res = next(iter(run.run_results.items()))
+    page = None
+    for site in ctx.get_docs_sites_urls(resource_identifier=identifier, site_name=DOCS_SITE):
+        url = site.get("site_url") or ""
+        if url.startswith("file://"):
+            page = Path(unquote(url[len("file://"):]))
+    return res, page

@@ -6,7 +6,9 @@
 Starts ``dagster dev`` + the quality-report server on free ports with a throw-away DAGSTER_HOME and
 GME_DATA_HOME (the same harness as tests/ui), materializes the ``sample-dirty`` shard through the UI,
 then photographs the pages an operator uses, in headless Debian Chromium (1280x800), as small PNGs,
-ending with a backfill of two ``domain_datasets`` partitions run by the daemon.
+ending with a backfill of two ``domain_datasets`` partitions run by the daemon and the quality pages
+(stage report with plots, drop examples and drift; run overview; runs index; GX Data Docs) of
+``sample-wiki_01`` synthesized twice (``--only-quality`` photographs just those).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tests.ui.harness import (  # noqa: E402
     group_graph_url,
     launch_asset_backfill,
     materialize_from_graph,
+    materialize_in_process,
     ui_stack,
     wait_backfill,
     wait_for_run,
@@ -131,6 +134,57 @@ def shoot(stack: UIStack, out: Path, assets: list[str]) -> None:
 
         shoot_launchpad(page, stack, out)
         shoot_backfill(page, stack, out)
+    shoot_quality_pages(stack, out)
+
+
+QUALITY_SHARD = "sample-wiki_01"  # a shard whose filters drop rows, so every section has content
+
+
+def shoot_quality_pages(stack: UIStack, out: Path) -> None:
+    """The stage report (plots, drop examples, drift), the run overview, the runs index and GX Data Docs:
+    the shard is synthesized, then its fusion and filters run again, with a stricter image-score threshold,
+    so the report has a previous run to drift from."""
+    print(f"materializing synthesis_job [{QUALITY_SHARD}] twice, then hard_negatives ...")
+    first = materialize_in_process(stack, "synthesis_job", QUALITY_SHARD)
+    stricter = {"ops": {"filtered_samples": {"config": {"image_score_threshold": 0.3}}}}  # so the drift shows
+    second = materialize_in_process(stack, "synthesis_job", QUALITY_SHARD, ("fused_queries", "filtered_samples"),
+                                    run_config=stricter)
+    materialize_in_process(stack, "mine_train_job", None, ("hard_negatives",))
+    print(f"  runs {first}, {second}")
+    with browser_page() as page:
+        page.context.route("**/*", lambda route: route.abort() if not route.request.url.startswith(
+            ("http://127.0.0.1", "data:")) else route.continue_())
+        page.goto(f"{stack.ui_url}/assets/filtered_samples")
+        page.get_by_text("Latest materialization").wait_for()
+        row = page.get_by_role("row").filter(has=page.get_by_text("quality_report", exact=True)).first
+        row.wait_for()
+        row.evaluate("el => el.scrollIntoView({block: 'start'})")
+        page.mouse.wheel(0, -60)
+        settle(page)
+        save(page, out, "asset-metadata-quality")
+
+        page.goto(f"{stack.reports_url}/{second}/filtered_samples__{QUALITY_SHARD}.html")
+        page.locator(".plots img").first.wait_for()
+        settle(page, 0.5)
+        save(page, out, "quality-report-plots", full_page=False)
+        for heading, name in (("Examples per drop reason", "quality-report-examples"),
+                              ("Drift against the previous run", "quality-report-drift")):
+            page.get_by_role("heading", name=heading).evaluate("el => el.scrollIntoView({block: 'start'})")
+            page.evaluate("window.scrollBy(0, -16)")
+            settle(page, 0.5)
+            save(page, out, name)
+        page.goto(f"{stack.reports_url}/{second}/index.html")
+        settle(page, 0.5)
+        save(page, out, "run-overview", clip={"x": 0, "y": 0, "width": 1280, "height": 420})
+        page.goto(f"{stack.reports_url}/")
+        settle(page, 0.5)
+        save(page, out, "runs-index", clip={"x": 0, "y": 0, "width": 1280, "height": 360})
+        page.goto(f"{stack.reports_url}/{second}/filtered_samples__{QUALITY_SHARD}.html")
+        href = page.get_by_role("link", name="Great Expectations Data Docs of this validation").get_attribute("href")
+        page.goto(f"{stack.reports_url}/{second}/{href}")
+        page.get_by_text("Expectation Validation Result").first.wait_for()
+        settle(page, 0.5)
+        save(page, out, "data-docs")
 
 
 def shoot_launchpad(page, stack: UIStack, out: Path) -> None:
@@ -170,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     parser.add_argument("--assets", nargs="+", default=SYNTHESIS,
                         help="synthesis assets to materialize from the UI first (default: the whole group)")
+    parser.add_argument("--only-quality", action="store_true",
+                        help="only the quality pages (stage report, run overview, runs index, Data Docs)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if shutil.which("fc-list") and "emoji" not in subprocess.run(
@@ -179,7 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     print("starting dagster dev + report server ...")
     with ui_stack() as stack:
         print(f"  UI {stack.ui_url}, reports {stack.reports_url} ({time.monotonic() - t0:.0f}s)")
-        shoot(stack, args.out, args.assets)
+        if args.only_quality:
+            shoot_quality_pages(stack, args.out)
+        else:
+            shoot(stack, args.out, args.assets)
     print(f"done in {time.monotonic() - t0:.0f}s")
     return 0
 

@@ -35,6 +35,12 @@ def test_whole_graph_materializes_and_traces_back(workbench: Path) -> None:
     assert res.success
     assert _evaluations(res) == {k: True for k in ("hard_negatives", "training_set", "hard_negatives_stage2",
                                                    "umrb_eval")}
+    # the mining stage reports drift as a second, non-blocking check and draws its margin plot
+    checks = {(e.event_specific_data.asset_key.to_user_string(), e.event_specific_data.check_name)
+              for e in res.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert {("hard_negatives", "drift"), ("hard_negatives_stage2", "drift")} <= checks
+    [mining] = (workbench / "reports").glob("*/hard_negatives_files/score-hard_negative_margin.png")
+    assert "Drift against the previous run" in (mining.parent.parent / "hard_negatives.html").read_text()
     model = res.output_for_node("gme_model")
     assert model["init_from"] and Path(model["model_dir"]).is_dir()
     emb = gme_data.load_embedder(model["model_dir"])

@@ -297,3 +297,31 @@ def wait_backfill(stack: UIStack, backfill_id: str, timeout_s: float = 420.0) ->
             return state
         time.sleep(3)
     raise TimeoutError(f"backfill {backfill_id} not finished after {timeout_s:.0f}s: {state}\n" + stack.logs())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Materializations run in a child process against the stack's instance (they show in the UI).
+# ---------------------------------------------------------------------------------------------------
+
+MATERIALIZE = (
+    "import json, sys, dagster as dg\n"
+    "from dagster_project.definitions import defs\n"
+    "job, partition, run_config, assets = sys.argv[1], sys.argv[2] or None, json.loads(sys.argv[3]), sys.argv[4:]\n"
+    "with dg.DagsterInstance.get() as instance:\n"
+    "    res = defs.resolve_job_def(job).execute_in_process(\n"
+    "        instance=instance, partition_key=partition, raise_on_error=False, run_config=run_config,\n"
+    "        asset_selection=[dg.AssetKey(a) for a in assets] or None)\n"
+    "    print('RUN_ID', res.run_id)\n"
+    "    raise SystemExit(0 if res.success else 1)\n"
+)
+
+
+def materialize_in_process(stack: UIStack, job: str, partition: str | None = None, assets: tuple[str, ...] = (),
+                           run_config: dict | None = None, timeout_s: float = 600) -> str:
+    """Run ``job`` (optionally a subset of its ``assets``, with ``run_config``) for ``partition`` in a child
+    process on the stack's instance; return the run id, or fail with the tail of its output."""
+    done = subprocess.run([sys.executable, "-c", MATERIALIZE, job, partition or "", json.dumps(run_config or {}),
+                           *assets], cwd=REPO, env=stack.env, capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        raise RuntimeError(f"{job}[{partition}] {assets} failed:\n{(done.stdout + done.stderr)[-4000:]}")
+    return next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("RUN_ID "))
