@@ -186,9 +186,13 @@ class LocalLLMServer:
         t0 = time.monotonic()
         for _ in range(3):  # another process may take the free port before the server binds it
             self.port = free_port()
-            with open(self._log, "ab") as out:
-                self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True)
+            try:
+                with open(self._log, "ab") as out:
+                    self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
+                                                 stdin=subprocess.DEVNULL, start_new_session=True)
+            except OSError as exc:
+                self.stop()
+                raise GenerationError(f"local LLM: cannot run {self.python} -m llama_cpp.server: {exc}") from exc
             try:
                 if self._wait_ready(t0):
                     self.startup_s = time.monotonic() - t0
