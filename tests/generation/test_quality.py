@@ -76,8 +76,8 @@ def test_passage_gate_thresholds_are_configurable():
     assert check_query(copied, CONFIG, passage=PASSAGE)[0] == "copied_from_passage"
     lenient = GenerationConfig(max_copy_overlap=1.0)
     assert check_query(copied, lenient, passage=PASSAGE)[0] is None
-    assert check_query({**copied, "answer": "Strauss, Paris"}, GenerationConfig(min_answer_support=0.9),
-                       passage=PASSAGE)[0] == "answer_unsupported"
+    strict = GenerationConfig(max_copy_overlap=1.0, min_answer_support=0.9)
+    assert check_query({**copied, "answer": "Strauss, Paris"}, strict, passage=PASSAGE)[0] == "answer_unsupported"
 
 
 def test_language_gate_is_configurable():
