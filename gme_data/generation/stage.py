@@ -283,7 +283,7 @@ def generate_queries(candidates: pd.DataFrame, config: GenerationConfig | None =
             backend: OfflineBackend | LLMBackend = OfflineBackend(config)
         else:
             if config.backend == "local":
-                server = LocalLLMServer(resolve_gguf(config.gguf_path), threads=config.llm_threads,
+                server = LocalLLMServer(resolve_gguf(config.gguf_path), threads=config.server_threads,
                                         context_size=config.context_size,
                                         start_timeout_s=config.server_start_timeout_s).start()
                 config = config.with_overrides(base_url=server.base_url, model=server.model.model_id)

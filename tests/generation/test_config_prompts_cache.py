@@ -56,8 +56,9 @@ def test_local_backend_is_the_default_and_rules_are_explicit(monkeypatch):
     assert GenerationConfig(backend="openai", model="m").prompt_variant == "standard"
     with pytest.raises(InvalidInputError, match="prompt_set='tiny'"):
         GenerationConfig(prompt_set="tiny")
-    with pytest.raises(InvalidInputError, match="llm_threads=0 must be > 0"):
-        GenerationConfig(llm_threads=0)
+    with pytest.raises(InvalidInputError, match="llm_threads=-1 must be >= 0"):
+        GenerationConfig(llm_threads=-1)
+    assert GenerationConfig(llm_threads=3).server_threads == 3 and GenerationConfig().server_threads >= 1
 
 
 def test_small_prompts_share_the_standard_schemas():

@@ -30,12 +30,13 @@ MODEL_PREFIX = f"{BUNDLED_FILE}@sha256:{BUNDLED_SHA256[:12]}"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalLLMServer]:
-    with LocalLLMServer(resolve_gguf(), threads=2, context_size=2048) as srv:
+    with LocalLLMServer(resolve_gguf(), threads=1, context_size=2048) as srv:
         yield srv
 
 
 def local_config(tmp_path: Path, **overrides) -> GenerationConfig:
-    values = dict(backend="local", cache_path=str(tmp_path / "llm_cache.duckdb"), concurrency=2, max_tokens=96)
+    values = dict(backend="local", cache_path=str(tmp_path / "llm_cache.duckdb"), concurrency=2, max_tokens=96,
+                  llm_threads=1)
     values.update(overrides)
     return GenerationConfig(**values)
 
@@ -115,14 +116,14 @@ def test_two_requests_in_flight_both_answered(server: LocalLLMServer) -> None:
 
 
 def test_local_run_names_model_in_lineage_stops_server_and_reruns_from_cache(tmp_path: Path) -> None:
-    cands = candidates_frame(tmp_path, n=3)
+    cands = candidates_frame(tmp_path, n=2)
     config = local_config(tmp_path)
     table, lineage, report = generate_queries(cands, config, show_progress=False)
     assert report.backend == "local" and report.generator == "llama.cpp-server"
     assert report.model == MODEL_PREFIX and report.requests > 0 and report.completion_tokens > 0
     assert set(report.prompt_versions) == {"doc2query_small", "entity_rewrite_small", "caption_query_small"}
     pid = report.llm_server["pid"]
-    assert not psutil.pid_exists(pid) and llama_servers() == []  # stopped by its pid, no orphan
+    assert not psutil.pid_exists(pid) and pid not in {p.pid for p in llama_servers()}  # stopped, no orphan
     assert len(lineage.records) == sum(report.kept_by_style.values()) + report.dropped > 0
     for rec in lineage.records:
         assert rec.payload["model"] == MODEL_PREFIX and rec.payload["generator"] == "llama.cpp-server"
@@ -135,12 +136,12 @@ def test_local_run_names_model_in_lineage_stops_server_and_reruns_from_cache(tmp
     again_table, _, again = generate_queries(cands, config, show_progress=False)
     assert again.requests == 0 and again.cache_hits > 0
     assert again_table.to_dict("records") == table.to_dict("records")
-    assert llama_servers() == []
+    assert not psutil.pid_exists(again.llm_server["pid"])
 
 
-def test_server_killed_mid_run_stops_with_named_endpoint(tmp_path: Path) -> None:
+def test_server_killed_mid_run_stops_with_named_endpoint(tmp_path: Path, server: LocalLLMServer) -> None:
     cands = candidates_frame(tmp_path, n=12, with_images=False)
-    killer = ServerKiller(after_s=1.0)
+    killer = ServerKiller(after_s=1.0, skip={server.pid})
     killer.start()
     t0 = time.monotonic()
     with pytest.raises(GenerationError, match=r"local LLM server http://127\.0\.0\.1:\d+/v1 \(pid \d+, "
@@ -151,7 +152,7 @@ def test_server_killed_mid_run_stops_with_named_endpoint(tmp_path: Path) -> None
     assert killer.killed_pid is not None and f"pid {killer.killed_pid}" in str(err.value)
     assert "writes nothing" in str(err.value)
     assert time.monotonic() - t0 < 90  # no 5 x backoff retries per request once the server is gone
-    assert llama_servers() == []
+    assert {p.pid for p in llama_servers()} <= {server.pid}
 
 
 def test_no_runtime_or_weights_give_a_clear_error(tmp_path: Path) -> None:

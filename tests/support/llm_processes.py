@@ -39,15 +39,15 @@ def _answers(port: int) -> bool:
 class ServerKiller(threading.Thread):
     """Waits for this process's llama.cpp server to answer, lets it work ``after_s``, then SIGKILLs it."""
 
-    def __init__(self, after_s: float, wait_s: float = 120.0):
+    def __init__(self, after_s: float, wait_s: float = 120.0, skip: set[int | None] | None = None):
         super().__init__(daemon=True)
-        self.after_s, self.wait_s = after_s, wait_s
+        self.after_s, self.wait_s, self.skip = after_s, wait_s, skip or set()
         self.killed_pid: int | None = None
 
     def run(self) -> None:
         deadline = time.monotonic() + self.wait_s
         while time.monotonic() < deadline:
-            servers = llama_servers()
+            servers = [p for p in llama_servers() if p.pid not in self.skip]
             if servers and _answers(_port(servers[0])):
                 time.sleep(self.after_s)
                 os.kill(servers[0].pid, signal.SIGKILL)
