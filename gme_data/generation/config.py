@@ -77,7 +77,7 @@ class GenerationConfig:
     max_query_words: int = 40
     max_query_chars: int = 300
     expected_language: str = "en"
-    max_copy_overlap: float = 0.6  # share of a query's word 4-grams found in the paragraph
+    max_copy_overlap: float = 0.75  # share of a query's word 4-grams found in the paragraph
     min_answer_support: float = 0.5  # share of an answer's content words found in the paragraph
 
     def __post_init__(self) -> None:

@@ -79,6 +79,11 @@ class PromptTemplate:
         return set(_FIELD.findall(self.system)) | set(_FIELD.findall(self.user))
 
     @property
+    def static_text(self) -> str:
+        """The template's own words (instructions and few-shot examples), placeholders removed."""
+        return _FIELD.sub(" ", f"{self.system}\n{self.user}")
+
+    @property
     def schema(self) -> dict[str, Any]:
         return SCHEMAS[schema_name(self.name)]
 

@@ -24,6 +24,7 @@ ENTITY_LEAK = "entity_leak"
 WRONG_LANGUAGE = "wrong_language"
 COPIED_FROM_PASSAGE = "copied_from_passage"
 ANSWER_UNSUPPORTED = "answer_unsupported"
+COPIED_FROM_PROMPT = "copied_from_prompt_example"
 COPY_NGRAM = 4
 
 _TEXT_FIELDS = ("query", "answer", "entity", "rewritten_query")
@@ -52,6 +53,14 @@ def copy_overlap(text: str | None, passage: str | None, n: int = COPY_NGRAM) -> 
     grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
     found = {tuple(source[i:i + n]) for i in range(len(source) - n + 1)}
     return sum(g in found for g in grams) / len(grams)
+
+
+def prompt_copy(text: str | None, prompt_text: str, limit: float) -> tuple[str | None, str]:
+    """``copied_from_prompt_example`` when ``text`` repeats the prompt's own words (a few-shot example)."""
+    share = copy_overlap(text, prompt_text)
+    if share > limit:
+        return COPIED_FROM_PROMPT, f"{share:.0%} of its word {COPY_NGRAM}-grams are in the prompt: {text!r}"
+    return None, ""
 
 
 def answer_support(answer: str | None, passage: str | None) -> float:

@@ -37,7 +37,7 @@ from gme_data.generation.config import GenerationConfig
 from gme_data.generation.local_server import LocalLLMServer, resolve_gguf
 from gme_data.generation.offline import offline_caption_query, offline_doc2query
 from gme_data.generation.prompts import LANGUAGE_NAMES, PromptTemplate, load_prompt
-from gme_data.generation.quality import check_query
+from gme_data.generation.quality import check_query, prompt_copy
 from gme_data.generation.report import RunReport
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
@@ -225,7 +225,8 @@ class LLMBackend:
                 d.reason, d.detail = d2q.reason, f"doc2query: {d2q.detail}"
                 continue
             d.query, d.answer = d2q.data["query"], d2q.data["answer"]
-            if style == "fused":
+            d.reason, d.detail = prompt_copy(d.query, self.doc2query.static_text, self.config.max_copy_overlap)
+            if style == "fused" and d.reason is None:
                 rw = self.client.structured(self.rewrite, {**values, "query": d.query, "answer": d.answer},
                                             image_url)
                 d.response_keys += rw.keys
@@ -233,6 +234,8 @@ class LLMBackend:
                     d.reason, d.detail = rw.reason, f"entity_rewrite: {rw.detail}"
                 else:
                     d.entity, d.rewritten_query = rw.data["entity"], rw.data["rewritten_query"]
+                    d.reason, d.detail = prompt_copy(d.rewritten_query, self.rewrite.static_text,
+                                                     self.config.max_copy_overlap)
         entity = next((d.entity for d in out if d.entity), None)
         for d in out:
             d.entity = d.entity or entity
@@ -249,6 +252,7 @@ class LLMBackend:
             d.reason, d.detail = res.reason, f"caption_query: {res.detail}"
         else:
             d.query = res.data["query"]
+            d.reason, d.detail = prompt_copy(d.query, self.caption.static_text, self.config.max_copy_overlap)
         return d
 
 

@@ -80,6 +80,16 @@ def test_passage_gate_thresholds_are_configurable():
     assert check_query({**copied, "answer": "Strauss, Paris"}, strict, passage=PASSAGE)[0] == "answer_unsupported"
 
 
+def test_a_query_repeating_a_few_shot_example_is_caught():
+    from gme_data.generation import load_prompt
+    from gme_data.generation.quality import prompt_copy
+
+    prompt = load_prompt("caption_query_small").static_text
+    reason, detail = prompt_copy("a red panda with reddish-brown fur resting on a tree branch", prompt, 0.75)
+    assert reason == "copied_from_prompt_example" and "100%" in detail
+    assert prompt_copy("the Eiffel Tower at night seen from the Seine", prompt, 0.75) == (None, "")
+
+
 def test_language_gate_is_configurable():
     german = {"style": "t2t", "query": "Wer hat die Brücke entworfen?", "answer": "Joseph Strauss"}
     assert check_query(german, CONFIG)[0] == "wrong_language"
