@@ -86,7 +86,8 @@ def run_backend(backend: str, shards: list[str] | None, train: bool, epochs: int
             out["runs_ok"] += int(res.success)
             for m in res.get_asset_materialization_events():
                 if m.asset_key.to_user_string() == "generated_queries":
-                    reports.append(json.loads(m.materialization.metadata["run_report"].value))
+                    value = m.materialization.metadata["run_report"].value
+                    reports.append(value if isinstance(value, dict) else json.loads(value))
     finally:
         timer.close()
     out["synthesis_s"] = round(time.time() - t0, 1)

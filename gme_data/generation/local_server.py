@@ -106,6 +106,17 @@ def resolve_gguf(path: str | os.PathLike[str] | None = None) -> GgufModel:
     return GgufModel(p, digest)
 
 
+def _die_with_parent() -> None:
+    """In the server's process before exec (Linux): SIGTERM it when the process that started it dies,
+    so a workbench killed with SIGKILL leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -122,8 +133,9 @@ class LocalLLMServer:
     """``python -m llama_cpp.server`` for one GGUF on a free loopback port; a context manager.
 
     ``start()`` returns once the server answers ``GET /v1/models``; ``stop()`` terminates the
-    process by its pid (SIGTERM, then SIGKILL after ``stop_timeout_s``). The server's output
-    goes to a temporary log whose tail is quoted in every error.
+    process by its pid (SIGTERM, then SIGKILL after ``stop_timeout_s``). On Linux the server also
+    gets SIGTERM when the starting process dies (even by SIGKILL). The server's output goes to a
+    temporary log whose tail is quoted in every error.
     """
 
     def __init__(self, model: GgufModel, threads: int = 2, context_size: int = 2048,
@@ -188,8 +200,10 @@ class LocalLLMServer:
             self.port = free_port()
             try:
                 with open(self._log, "ab") as out:
-                    self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                                 stdin=subprocess.DEVNULL, start_new_session=True)
+                    self.proc = subprocess.Popen(
+                        self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                        start_new_session=True,  # a terminal's Ctrl-C reaches the workbench, which stops it
+                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
             except OSError as exc:
                 self.stop()
                 raise GenerationError(f"local LLM: cannot run {self.python} -m llama_cpp.server: {exc}") from exc

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -72,6 +76,24 @@ def test_server_starts_on_loopback_and_stops_by_pid() -> None:
         srv.stop()
     assert not psutil.pid_exists(pid)
     assert "exited with code" in (srv.exit_problem() or "")
+
+
+def test_server_dies_with_a_workbench_killed_by_sigkill(tmp_path: Path) -> None:
+    script = ("import sys, time\nfrom gme_data.generation.local_server import LocalLLMServer, resolve_gguf\n"
+              "srv = LocalLLMServer(resolve_gguf(), threads=1, context_size=512).start()\n"
+              "print(srv.pid, flush=True)\ntime.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parents[2])
+    try:
+        server_pid = int(proc.stdout.readline())
+        assert psutil.pid_exists(server_pid)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while psutil.pid_exists(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not psutil.pid_exists(server_pid) or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_json_schema_is_probed_once_then_json_object_schema_is_used(server: LocalLLMServer) -> None:
