@@ -64,7 +64,8 @@ def _stage_counts(store: Any, asset: str) -> dict[str, Any]:
     return {"kept": kept, "dropped": sum(drops.values()), "drops": drops}
 
 
-def run_backend(backend: str, shards: list[str] | None, train: bool, epochs: int) -> dict[str, Any]:
+def run_backend(backend: str, shards: list[str] | None, train: bool, epochs: int,
+                concurrency: int | None = None) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix=f"llm_vs_rules_{backend}_"))
     os.environ.update({"GME_DATA_HOME": str(home), "GME_DATA_STORAGE_URL": str(home / "storage"),
                        "DAGSTER_HOME": str(home / "dagster_home"), "GME_DATA_LLM_BACKEND": backend})
@@ -75,13 +76,14 @@ def run_backend(backend: str, shards: list[str] | None, train: bool, epochs: int
     instance = dg.DagsterInstance.ephemeral()
     keys = register_shards(instance, shards)
     timer = RequestTimer()
-    out: dict[str, Any] = {"backend": backend, "shards": keys, "runs_ok": 0}
+    out: dict[str, Any] = {"backend": backend, "shards": keys, "runs_ok": 0, "concurrency": concurrency}
+    run_config = {"resources": {"llm": {"config": {"concurrency": concurrency}}}} if concurrency else {}
     reports: list[dict[str, Any]] = []
     t0 = time.time()
     try:
         for key in keys:
             res = defs.resolve_job_def("synthesis_job").execute_in_process(
-                instance=instance, partition_key=key, raise_on_error=False,
+                instance=instance, partition_key=key, raise_on_error=False, run_config=run_config,
                 asset_selection=[dg.AssetKey(s) for s in STAGES])
             out["runs_ok"] += int(res.success)
             for m in res.get_asset_materialization_events():
@@ -128,7 +130,8 @@ def _md(results: list[dict[str, Any]]) -> str:
     for label, get in (
         ("model", lambda r: ", ".join(r["model"])),
         ("requests", lambda r: r["requests"]),
-        ("median latency s", lambda r: r["median_latency_s"]),
+        ("requests in flight", lambda r: r["concurrency"] or "resource default"),
+        ("median latency s (client side)", lambda r: r["median_latency_s"]),
         ("tokens (prompt + completion)", lambda r: f"{r['prompt_tokens']} + {r['completion_tokens']}"),
         ("generation s", lambda r: r["generation_s"]),
         ("generated_queries kept", lambda r: r["generated_queries"]["kept"]),
@@ -151,11 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", nargs="*", help="default: every sample shard")
     parser.add_argument("--train", action="store_true", help="also train + evaluate (training_eval_job)")
     parser.add_argument("--epochs", type=int, default=2, help="training epochs per stage (--train)")
+    parser.add_argument("--concurrency", type=int, help="requests in flight (default: the llm resource's)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    results = [run_backend(b, args.shards, args.train, args.epochs) for b in args.backends]
+    results = [run_backend(b, args.shards, args.train, args.epochs, args.concurrency) for b in args.backends]
     print(_md(results))
     if args.train:
         for r in results:
