@@ -42,6 +42,7 @@ BUNDLED_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db
 RUNTIME_REQUIREMENT = "llama-cpp-python[server]==0.3.36"
 GGUF_ENV = "GME_DATA_LLM_GGUF"
 _GGUF_MAGIC = b"GGUF"
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP proxy
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ class LocalLLMServer:
             if self.proc.poll() is not None:
                 return False
             try:
-                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as resp:
+                with _LOOPBACK.open(f"{self.base_url}/models", timeout=2) as resp:
                     if resp.status == 200 and "data" in json.loads(resp.read()):
                         return True
             except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
