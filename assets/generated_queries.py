@@ -42,8 +42,9 @@ def _derive(df: pd.DataFrame) -> pd.DataFrame:
     check_specs=[gate_spec("generated_queries", "schema, non-empty queries within length bounds, query != "
                                                 "answer, rewrite never names the entity, prompt version present")],
     description=(
-        "Queries written for each candidate by an LLM/MLLM (any OpenAI-compatible endpoint, cached in "
-        "DuckDB, retried, accounted) or by deterministic offline rules: doc2query + entity extraction + "
+        "Queries written for each candidate by an LLM: by default a local llama.cpp server (SmolLM2-135M "
+        "GGUF) started for the run, or any OpenAI-compatible endpoint (cached in DuckDB, retried, accounted), "
+        "or explicitly by deterministic rules (backend offline-rules): doc2query + entity extraction + "
         "generic rewrite ('this plant') for fused queries, and plain T->T / T->I queries."
     ),
 )
@@ -59,11 +60,13 @@ def generated_queries(
     gen_config = llm.generation_config(cache_path=cache_path)
     context.log.info(f"generating with backend={gen_config.backend} model={gen_config.model_name}")
     table, output, report = generate_queries(candidates, gen_config, cache_path=cache_path)
+    context.log.info(report.summary())
     rep = report.as_dict()
     by_style = table["style"].value_counts().rename_axis("style").reset_index(name="n") if len(table) else None
     metadata = {
         "backend": gen_config.backend,
-        "model": gen_config.model_name,
+        "generator": report.generator,
+        "model": report.model,
         "requests": rep.get("requests", 0),
         "cache_hits": rep.get("cache_hits", 0),
         "prompt_tokens": rep.get("prompt_tokens", 0),
@@ -73,6 +76,7 @@ def generated_queries(
         "prompt_versions": as_json(rep.get("prompt_versions", {})),
         "run_report": as_json(rep),
         "generation_config": as_json(gen_config.public_dict()),
+        "llm_server": as_json(report.llm_server),
     }
     yield from finish_stage(
         context, "generated_queries", table, output, lineage, workbench,

@@ -1,5 +1,7 @@
 """Materialize the whole asset graph on the bundled sample corpus, offline, into a persistent
 Dagster instance (``$DAGSTER_HOME``) so the runs, checks and metadata show in the UI afterwards.
+Queries are written by the local model (llama.cpp server + bundled SmolLM2-135M GGUF) unless
+``GME_DATA_LLM_BACKEND`` / ``GME_DATA_LLM_BASE_URL`` choose another generator.
 
     python -m dagster_project.demo            # every sample shard, the unpartitioned stages, then the
                                               # per-domain slices and the local per-dataset evaluations
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     instance = dg.DagsterInstance.get()
     shards = register_shards(instance, args.shards)
     print(f"shards: {', '.join(shards)}")
+    from dagster_project.resources import LLMResource
+
+    gen = LLMResource().generation_config()
+    print(f"query generator: {gen.generator} ({gen.model_name}); GME_DATA_LLM_BACKEND=offline-rules for the rules")
     partitioned = defs.resolve_job_def("synthesis_job")
     downstream = defs.resolve_job_def("training_eval_job")
     ok = True

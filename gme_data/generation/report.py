@@ -13,6 +13,8 @@ class RunReport:
     backend: str
     model: str
     prompt_versions: dict[str, str]
+    generator: str = ""
+    llm_server: dict[str, Any] = field(default_factory=dict)
     candidates: int = 0
     kept: int = 0
     dropped: int = 0

@@ -7,8 +7,12 @@ Styles per candidate (``GenerationConfig.styles``):
 - ``fused``: the doc2query question with its entity rewritten generically ("this plant"), so it
   needs the entity's image (query text + image -> paragraph), GME's fused synthesis; needs text.
 
+Backends (``GenerationConfig.backend``): ``local`` starts llama.cpp's OpenAI-compatible server for a
+GGUF on loopback for the run (:mod:`gme_data.generation.local_server`) and stops it afterwards,
+``openai`` uses an endpoint by URL, ``offline-rules`` writes rule-based queries.
+
 Every generated row is judged by the quality gates (:mod:`gme_data.generation.quality`); kept
-and dropped rows both go to lineage with the candidate as parent.
+and dropped rows both go to lineage with the candidate as parent, the generator and the model.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from gme_data.errors import InvalidInputError
 from gme_data.generation.cache import ResponseCache
 from gme_data.generation.client import ChatClient, Ledger, StructuredResult, image_data_url
 from gme_data.generation.config import GenerationConfig
+from gme_data.generation.local_server import LocalLLMServer, resolve_gguf
 from gme_data.generation.offline import offline_caption_query, offline_doc2query
 from gme_data.generation.prompts import LANGUAGE_NAMES, PromptTemplate, load_prompt
-from gme_data.generation.quality import check_query
+from gme_data.generation.quality import check_query, prompt_copy
 from gme_data.generation.report import RunReport
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
@@ -177,19 +182,22 @@ class OfflineBackend:
 class LLMBackend:
     """Drafts from an OpenAI-compatible endpoint (doc2query, entity rewrite, caption query)."""
 
-    def __init__(self, config: GenerationConfig, cache: ResponseCache | None, ledger: Ledger):
+    def __init__(self, config: GenerationConfig, cache: ResponseCache | None, ledger: Ledger,
+                 server: LocalLLMServer | None = None):
         self.config = config
-        self.client = ChatClient(config, cache, ledger)
+        self.server = server
+        self.client = ChatClient(config, cache, ledger, health=server.exit_problem if server else None)
         self.model = config.model
-        self.doc2query: PromptTemplate = load_prompt("doc2query")
-        self.rewrite: PromptTemplate = load_prompt("entity_rewrite")
-        self.caption: PromptTemplate = load_prompt("caption_query")
+        suffix = "" if config.prompt_variant == "standard" else f"_{config.prompt_variant}"
+        self.doc2query: PromptTemplate = load_prompt("doc2query" + suffix)
+        self.rewrite: PromptTemplate = load_prompt("entity_rewrite" + suffix)
+        self.caption: PromptTemplate = load_prompt("caption_query" + suffix)
 
     def prompt_versions(self) -> dict[str, str]:
         return {t.name: t.version for t in (self.doc2query, self.rewrite, self.caption)}
 
     def _image(self, c: Candidate) -> tuple[str | None, str]:
-        if not (c.image and self.config.send_images):
+        if not (c.image and self.config.send_images) or self.server is not None:  # the local model reads text only
             return None, ""
         try:
             return image_data_url(c.image, self.config.image_max_side), ""
@@ -218,7 +226,8 @@ class LLMBackend:
                 d.reason, d.detail = d2q.reason, f"doc2query: {d2q.detail}"
                 continue
             d.query, d.answer = d2q.data["query"], d2q.data["answer"]
-            if style == "fused":
+            d.reason, d.detail = prompt_copy(d.query, self.doc2query.static_text, self.config.max_copy_overlap)
+            if style == "fused" and d.reason is None:
                 rw = self.client.structured(self.rewrite, {**values, "query": d.query, "answer": d.answer},
                                             image_url)
                 d.response_keys += rw.keys
@@ -226,6 +235,8 @@ class LLMBackend:
                     d.reason, d.detail = rw.reason, f"entity_rewrite: {rw.detail}"
                 else:
                     d.entity, d.rewritten_query = rw.data["entity"], rw.data["rewritten_query"]
+                    d.reason, d.detail = prompt_copy(d.rewritten_query, self.rewrite.static_text,
+                                                     self.config.max_copy_overlap)
         entity = next((d.entity for d in out if d.entity), None)
         for d in out:
             d.entity = d.entity or entity
@@ -242,6 +253,7 @@ class LLMBackend:
             d.reason, d.detail = res.reason, f"caption_query: {res.detail}"
         else:
             d.query = res.data["query"]
+            d.reason, d.detail = prompt_copy(d.query, self.caption.static_text, self.config.max_copy_overlap)
         return d
 
 
@@ -263,24 +275,33 @@ def generate_queries(candidates: pd.DataFrame, config: GenerationConfig | None =
     """Generate queries for ``candidates`` (see the module docstring for the styles).
 
     ``cache_path`` (else ``config.cache_path``, else ``<GME_DATA_HOME>/cache/llm_responses.duckdb``)
-    is the DuckDB response cache of the ``openai`` backend; the offline backend needs none.
+    is the DuckDB response cache of the ``local`` and ``openai`` backends; the rules need none.
     """
     config = config or GenerationConfig()
     started = time.monotonic()
     rows = parse_candidates(candidates)
     ledger = Ledger()
     cache: ResponseCache | None = None
-    if config.backend == "openai":
-        cache = ResponseCache(Path(cache_path or config.cache_path or cache_dir() / "llm_responses.duckdb"))
-        backend: OfflineBackend | LLMBackend = LLMBackend(config, cache, ledger)
-    else:
-        backend = OfflineBackend(config)
+    server: LocalLLMServer | None = None
     try:
+        if config.backend == "offline-rules":
+            backend: OfflineBackend | LLMBackend = OfflineBackend(config)
+        else:
+            if config.backend == "local":
+                server = LocalLLMServer(resolve_gguf(config.gguf_path), threads=config.server_threads,
+                                        context_size=config.context_size,
+                                        start_timeout_s=config.server_start_timeout_s).start()
+                config = config.with_overrides(base_url=server.base_url, model=server.model.model_id)
+            cache = ResponseCache(Path(cache_path or config.cache_path or cache_dir() / "llm_responses.duckdb"))
+            backend = LLMBackend(config, cache, ledger, server)
         results, skipped = _run(backend, rows, config, show_progress)
+        server_info = server.describe() if server is not None else {}
     finally:
         if cache is not None:
             cache.close()
-    return _assemble(results, config, backend, ledger, skipped, len(rows), started)
+        if server is not None:
+            server.stop()
+    return _assemble(results, config, backend, ledger, skipped, len(rows), started, server_info)
 
 
 def _run(backend: OfflineBackend | LLMBackend, rows: list[Candidate],
@@ -312,16 +333,17 @@ def _run(backend: OfflineBackend | LLMBackend, rows: list[Candidate],
 
 
 def _assemble(results: list[list[Draft]], config: GenerationConfig, backend: OfflineBackend | LLMBackend,
-              ledger: Ledger, skipped: Counter[str], n_candidates: int, started: float) -> GenerationResult:
+              ledger: Ledger, skipped: Counter[str], n_candidates: int, started: float,
+              server_info: dict[str, Any]) -> GenerationResult:
     lineage = StageOutput()
     kept_rows: list[dict[str, Any]] = []
     secrets = [config.api_key] if config.api_key else []
     for draft in (d for drafts in results for d in drafts):
         row = draft.row()
         if draft.reason is None:
-            draft.reason, draft.detail = check_query(row, config)
+            draft.reason, draft.detail = check_query(row, config, draft.candidate.text, draft.candidate.title)
         common = {"style": draft.style, "prompt_version": draft.prompt_version, "model": draft.model,
-                  "response_keys": draft.response_keys}
+                  "generator": config.generator, "response_keys": draft.response_keys}
         if draft.reason is None:
             kept_rows.append(row)
             lineage.keep(draft.id, RECORD_KIND, parents=[draft.candidate.id], stage=STAGE, **common)
@@ -333,7 +355,8 @@ def _assemble(results: list[list[Draft]], config: GenerationConfig, backend: Off
     table = table.where(table.notna(), None)
     usage = ledger.as_dict()
     report = RunReport(
-        backend=config.backend, model=backend.model, prompt_versions=backend.prompt_versions(),
+        backend=config.backend, generator=config.generator, model=backend.model,
+        prompt_versions=backend.prompt_versions(), llm_server=server_info,
         candidates=n_candidates, kept=len(kept_rows), dropped=len(lineage.records) - len(kept_rows),
         kept_by_style=dict(Counter(table["style"])) if len(table) else {},
         drops_by_reason=lineage.drop_counts(), skipped=dict(skipped),

@@ -42,6 +42,32 @@ def test_config_from_environment(monkeypatch):
     assert GenerationConfig(api_key="secret").public_dict()["api_key"] == "***"
 
 
+def test_local_backend_is_the_default_and_rules_are_explicit(monkeypatch):
+    for var in ("GME_DATA_LLM_BACKEND", "GME_DATA_LLM_BASE_URL", "GME_DATA_LLM_GGUF"):
+        monkeypatch.delenv(var, raising=False)
+    config = GenerationConfig.from_env()
+    assert (config.backend, config.generator, config.prompt_variant) == ("local", "llama.cpp-server", "small")
+    assert config.model_name.startswith("local:")
+    rules = GenerationConfig(backend="offline")  # the old name still works
+    assert (rules.backend, rules.generator, rules.model_name) == ("offline-rules", "offline-rules",
+                                                                   "offline-rules@v1")
+    monkeypatch.setenv("GME_DATA_LLM_GGUF", "/models/qwen2.5-7b-instruct-q4_k_m.gguf")
+    assert GenerationConfig.from_env().model_name == "local:qwen2.5-7b-instruct-q4_k_m.gguf"
+    assert GenerationConfig(backend="openai", model="m").prompt_variant == "standard"
+    with pytest.raises(InvalidInputError, match="prompt_set='tiny'"):
+        GenerationConfig(prompt_set="tiny")
+    with pytest.raises(InvalidInputError, match="llm_threads=-1 must be >= 0"):
+        GenerationConfig(llm_threads=-1)
+    assert GenerationConfig(llm_threads=3).server_threads == 3 and GenerationConfig().server_threads >= 1
+
+
+def test_small_prompts_share_the_standard_schemas():
+    for name in ("doc2query", "entity_rewrite", "caption_query"):
+        small = load_prompt(f"{name}_small")
+        assert small.schema == load_prompt(name).schema and small.version.startswith(f"{name}_small@v1+")
+        assert '{"' in small.user  # few-shot answers in the prompt
+
+
 def test_prompt_versions_track_file_content(tmp_path):
     d2q = load_prompt("doc2query")
     assert d2q.version.startswith("doc2query@v1+") and len(d2q.version) == len("doc2query@v1+") + 8

@@ -28,7 +28,7 @@ def test_every_domain_has_a_generic_reference_and_a_sample_paragraph():
 
 def test_offline_run_produces_each_style_without_entity_leaks(tmp_path):
     cands = candidates_frame(tmp_path)
-    table, lineage, report = generate_queries(cands, GenerationConfig(), show_progress=False)
+    table, lineage, report = generate_queries(cands, GenerationConfig(backend="offline-rules"), show_progress=False)
     assert list(table.columns) == list(OUTPUT_COLUMNS)
     assert report.drops_by_reason == {} and report.requests == 0
     assert report.kept_by_style == {"t2t": 15, "fused": 15, "t2i": 8}
@@ -46,7 +46,7 @@ def test_offline_run_produces_each_style_without_entity_leaks(tmp_path):
     assert {e.parent_id for e in lineage.edges} == set(cands["id"])
     assert all(e.stage == STAGE for e in lineage.edges)
     # deterministic: same ids and texts on a second run
-    again = generate_queries(cands, GenerationConfig(), show_progress=False).table
+    again = generate_queries(cands, GenerationConfig(backend="offline-rules"), show_progress=False).table
     assert again.equals(table)
 
 
@@ -92,7 +92,7 @@ def test_lineage_round_trips_through_the_duckdb_store(tmp_path):
     cands = candidates_frame(tmp_path, n=3)
     cands.loc[2, "title"] = None
     cands.loc[2, "text"] = "42"  # no entity can be found: dropped with a reason, not silently lost
-    table, lineage, _ = generate_queries(cands, GenerationConfig(styles="t2t,fused"), show_progress=False)
+    table, lineage, _ = generate_queries(cands, GenerationConfig(backend="offline-rules", styles="t2t,fused"), show_progress=False)
     store = LineageStore(tmp_path / "lineage.duckdb")
     counts = store.write_stage(STAGE, "000", "run-1", lineage)
     assert counts == {"n_records": 6, "n_kept": 4, "n_dropped": 2}

@@ -48,6 +48,48 @@ def test_leak_check_is_token_level_and_knows_generic_nouns():
     assert check_query({**umbrella, "rewritten_query": "What is this umbrella?"}, CONFIG)[0] == "entity_leak"
 
 
+PASSAGE = ("The Golden Gate Bridge is a suspension bridge spanning the Golden Gate strait in San Francisco. "
+           "It was designed by the engineer Joseph Strauss and opened in 1937.")
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"style": "t2t", "query": "Who designed the Golden Gate Bridge?"}, None),
+    ({"style": "t2t", "query": "The Golden Gate Bridge is a suspension bridge spanning the Golden Gate strait?"},
+     "copied_from_passage"),
+    ({"query": "Who designed the Golden Gate Bridge?",
+      "rewritten_query": "It was designed by the engineer Joseph Strauss and opened in 1937"}, "copied_from_passage"),
+    ({"style": "t2t", "answer": "Gustave Eiffel in Paris"}, "answer_unsupported"),
+    ({"style": "t2t", "answer": "the engineer Joseph Strauss"}, None),
+    ({"entity": "engineer", "rewritten_query": "Who designed this bridge over the Golden strait?"}, "entity_leak"),
+    ({"entity": "engineer", "rewritten_query": "Who designed this bridge in San Francisco?"}, None),
+    # a caption query may describe the image in the paragraph's words: it retrieves the image
+    ({"style": "t2i", "query": "The Golden Gate Bridge is a suspension bridge spanning the Golden Gate strait",
+      "answer": None, "rewritten_query": None}, None),
+])
+def test_passage_gates_catch_copies_unsupported_answers_and_title_leaks(changes, reason):
+    got, detail = check_query({**GOOD, **changes}, CONFIG, passage=PASSAGE, title="Golden Gate Bridge")
+    assert got == reason and (detail if reason else detail == "")
+
+
+def test_passage_gate_thresholds_are_configurable():
+    copied = {**GOOD, "style": "t2t", "query": "It was designed by the engineer Joseph Strauss?"}
+    assert check_query(copied, CONFIG, passage=PASSAGE)[0] == "copied_from_passage"
+    lenient = GenerationConfig(max_copy_overlap=1.0)
+    assert check_query(copied, lenient, passage=PASSAGE)[0] is None
+    strict = GenerationConfig(max_copy_overlap=1.0, min_answer_support=0.9)
+    assert check_query({**copied, "answer": "Strauss, Paris"}, strict, passage=PASSAGE)[0] == "answer_unsupported"
+
+
+def test_a_query_repeating_a_few_shot_example_is_caught():
+    from gme_data.generation import load_prompt
+    from gme_data.generation.quality import prompt_copy
+
+    prompt = load_prompt("caption_query_small").static_text
+    reason, detail = prompt_copy("a red panda with reddish-brown fur resting on a tree branch", prompt, 0.75)
+    assert reason == "copied_from_prompt_example" and "100%" in detail
+    assert prompt_copy("the Eiffel Tower at night seen from the Seine", prompt, 0.75) == (None, "")
+
+
 def test_language_gate_is_configurable():
     german = {"style": "t2t", "query": "Wer hat die Brücke entworfen?", "answer": "Joseph Strauss"}
     assert check_query(german, CONFIG)[0] == "wrong_language"
