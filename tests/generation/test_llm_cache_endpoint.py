@@ -24,8 +24,9 @@ def test_same_model_on_another_endpoint_is_not_served_from_the_cache(tmp_path):
     cands = candidates_frame(tmp_path, n=2, with_images=False)
     cache_path = str(tmp_path / "shared_cache.duckdb")
     with OpenAICompatServer(responder=_answer_from("A")) as a, OpenAICompatServer(responder=_answer_from("B")) as b:
+        # the answers name the server, not the paragraph: the answer-support gate is off for this test
         common = dict(backend="openai", model="same-model", api_key="k", cache_path=cache_path, styles="t2t",
-                      concurrency=1)
+                      concurrency=1, min_answer_support=0.0)
         first = generate_queries(cands, GenerationConfig(base_url=a.base_url, **common), show_progress=False)
         second = generate_queries(cands, GenerationConfig(base_url=b.base_url, **common), show_progress=False)
         assert a.request_count == 2 and b.request_count == 2  # B was asked, not A's answers reused
@@ -46,7 +47,13 @@ def test_endpoint_identity_normalises_and_drops_credentials():
     assert endpoint_identity("https://api.example.com:443/v1?x=1#f") == "https://api.example.com/v1"
     assert endpoint_identity("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
     assert endpoint_identity("") == "https://api.openai.com/v1"  # the openai package's default
-    assert GenerationConfig().endpoint_identity() == OFFLINE_ENDPOINT == "offline:rules"
+    assert GenerationConfig(backend="offline-rules").endpoint_identity() == OFFLINE_ENDPOINT == "offline:rules"
+    # the local llama.cpp server gets a new port every run: it is identified by the GGUF it serves
+    local = GenerationConfig(backend="local", model="m.gguf@sha256:0123456789ab")
+    assert local.endpoint_identity() == "llama.cpp:m.gguf@sha256:0123456789ab"
+    assert local.with_overrides(base_url="http://127.0.0.1:1234/v1").endpoint_identity() == local.endpoint_identity()
+    assert GenerationConfig(backend="local", model="other.gguf@sha256:ba9876543210").endpoint_identity() != \
+        local.endpoint_identity()
     assert GenerationConfig(backend="openai", base_url="http://h:1/v1").endpoint_identity() == "http://h:1/v1"
     params = {"temperature": 0.2}
     assert cache_key("p", "m", params, endpoint="http://a/v1") != cache_key("p", "m", params, endpoint="http://b/v1")

@@ -12,7 +12,7 @@ from dagster_project.resources import LLMResource
 from gme_data.errors import InvalidInputError
 from gme_data.generation import GenerationConfig, GenerationError, generate_queries
 from gme_data.redaction import redact, redact_url
-from tests.generation.conftest import candidates_frame
+from tests.generation.conftest import candidates_frame, paragraph_responder
 from tests.support.openai_server import OpenAICompatServer
 
 KEY = "sk-proj-Zq81LmT0pSecretKey4711xyz"
@@ -104,7 +104,7 @@ def test_run_config_cannot_send_an_arbitrary_environment_secret(tmp_path, monkey
 def test_operator_allow_list_admits_named_key_variables(tmp_path, monkeypatch):
     monkeypatch.setenv("TEAM_LLM_API_KEY", "sk-team-0123456789")
     monkeypatch.setenv("GME_DATA_LLM_API_KEY_ENVS", "OPENAI_API_KEY, *_LLM_API_KEY")
-    with OpenAICompatServer(api_key="sk-team-0123456789") as server:
+    with OpenAICompatServer(api_key="sk-team-0123456789", responder=paragraph_responder) as server:
         llm = LLMResource(backend="openai", base_url=server.base_url, model="test-model",
                           api_key_env="TEAM_LLM_API_KEY", styles="t2t")
         gen = llm.generation_config(cache_path=str(tmp_path / "c.duckdb"))
