@@ -9,6 +9,7 @@ from assets.common import OWNERS, as_json, finish_stage, gate_spec, md_table
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, LLMResource, WorkbenchResource
 from gme_data.generation import generate_queries
+from gme_data.generation.usage import usage_markdown
 
 
 class GeneratedQueriesConfig(dg.Config):
@@ -59,7 +60,9 @@ def generated_queries(
     cache_path = str(workbench.path("cache") / "llm_responses.duckdb")
     gen_config = llm.generation_config(cache_path=cache_path)
     context.log.info(f"generating with backend={gen_config.backend} model={gen_config.model_name}")
-    table, output, report = generate_queries(candidates, gen_config, cache_path=cache_path)
+    partition = context.partition_key if context.has_partition_key else ""
+    table, output, report = generate_queries(candidates, gen_config, cache_path=cache_path,
+                                             run_id=context.run_id, partition=partition)
     context.log.info(report.summary())
     rep = report.as_dict()
     by_style = table["style"].value_counts().rename_axis("style").reset_index(name="n") if len(table) else None
@@ -72,6 +75,9 @@ def generated_queries(
         "prompt_tokens": rep.get("prompt_tokens", 0),
         "completion_tokens": rep.get("completion_tokens", 0),
         "cost_usd": float(rep.get("cost_usd", 0.0)),
+        "max_budget_usd": float(gen_config.max_budget_usd),
+        "max_budget_tokens": int(gen_config.max_budget_tokens),
+        "llm_usage": dg.MetadataValue.md(usage_markdown(rep.get("usage_by_prompt", {}))),
         "queries_by_style": dg.MetadataValue.md(md_table(by_style) if by_style is not None else "_none_"),
         "prompt_versions": as_json(rep.get("prompt_versions", {})),
         "run_report": as_json(rep),

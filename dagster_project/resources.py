@@ -136,6 +136,11 @@ class LLMResource(dg.ConfigurableResource):
     max_invalid_retries: int = Field(default=2, description="Retries on invalid/refused JSON answers")
     price_prompt_per_1k: float = Field(default=0.0, description="Cost accounting: price per 1k prompt tokens")
     price_completion_per_1k: float = Field(default=0.0, description="Price per 1k completion tokens")
+    max_budget_usd: float = Field(default=0.0, description="Hard cap on one materialization's spend; each "
+                                  "request's worst case is reserved first (0 = $GME_DATA_LLM_MAX_BUDGET_USD, "
+                                  "else none)")
+    max_budget_tokens: int = Field(default=0, description="Hard cap on one materialization's tokens "
+                                   "(0 = $GME_DATA_LLM_MAX_BUDGET_TOKENS, else none)")
     expected_language: str = Field(default="en", description="Language gate for generated queries")
 
     def generation_config(self, cache_path: str = "") -> Any:
@@ -145,6 +150,9 @@ class LLMResource(dg.ConfigurableResource):
         fields = self.model_dump()
         key_env = fields.pop("api_key_env")
         overrides = {k: v for k, v in fields.items() if v != ""}
+        for name in ("max_budget_usd", "max_budget_tokens"):  # 0 = the environment's cap (else none)
+            if not overrides.get(name):
+                overrides.pop(name, None)
         overrides["cache_path"] = cache_path
         api_key = api_key_from_env(key_env)  # refuses variables outside the operator's allow-list
         if api_key:

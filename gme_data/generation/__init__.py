@@ -7,6 +7,7 @@ The LLM backends share one client: cached in DuckDB, with retries and accounting
 Entry point: :func:`generate_queries`.
 """
 
+from gme_data.generation.budget import Budget, BudgetExceeded
 from gme_data.generation.cache import ResponseCache
 from gme_data.generation.client import ChatClient, Ledger, build_messages, image_data_url, parse_json_answer
 from gme_data.generation.config import BACKENDS, STYLES, GenerationConfig
@@ -28,7 +29,7 @@ from gme_data.generation.stage import (
 
 __all__ = [
     "BACKENDS", "DOMAINS", "GENERIC_REFERENCE", "INPUT_COLUMNS", "OUTPUT_COLUMNS", "STAGE", "STYLES",
-    "ChatClient", "GenerationConfig", "GenerationError", "GenerationResult", "GgufModel", "Ledger",
+    "Budget", "BudgetExceeded", "ChatClient", "GenerationConfig", "GenerationError", "GenerationResult", "GgufModel", "Ledger",
     "LocalLLMServer", "PromptTemplate", "resolve_gguf",
     "ResponseCache", "RunReport", "build_messages", "canonical_domain", "check_query", "generate_queries",
     "generic_reference", "image_data_url", "load_prompt", "offline_caption_query", "offline_doc2query",

@@ -157,3 +157,9 @@ class ResponseCache:
     def __len__(self) -> int:
         with self._connect() as con:
             return int(con.execute("SELECT count(*) FROM llm_responses").fetchone()[0])
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The file's connection for other tables kept next to the cache (the usage table)."""
+        with self._connect() as con:
+            yield con

@@ -41,10 +41,12 @@ from gme_data.generation.bounded_http import (
     environment_proxy,
 )
 from gme_data.generation.bounded_http import RESPONSE_TOO_LARGE as RESPONSE_TOO_LARGE
+from gme_data.generation.budget import Budget
 from gme_data.generation.cache import CachedResponse, ResponseCache, cache_key, prompt_hash
 from gme_data.generation.config import DEFAULT_OPENAI_BASE_URL, GenerationConfig
 from gme_data.generation.errors import GenerationError
 from gme_data.generation.prompts import PromptTemplate
+from gme_data.generation.tokens import fallback_count
 from gme_data.images import open_image
 from gme_data.redaction import redact, redact_url
 
@@ -130,12 +132,22 @@ class Ledger:
     cached_prompt_tokens: int = 0
     cached_completion_tokens: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    #: Per prompt (``name@version``): fresh ``responses``, ``cache_hits`` and their tokens.
+    by_prompt: dict[str, dict[str, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: int) -> None:
         with self._lock:
             for name, n in counts.items():
                 setattr(self, name, getattr(self, name) + n)
+
+    def note(self, prompt: str, **counts: int) -> None:
+        """Add ``counts`` to the per-prompt usage of ``prompt`` (``name@version``)."""
+        with self._lock:
+            row = self.by_prompt.setdefault(prompt, {"responses": 0, "cache_hits": 0, "prompt_tokens": 0,
+                                                     "completion_tokens": 0})
+            for name, n in counts.items():
+                row[name] = row.get(name, 0) + n
 
     def error(self, kind: str) -> None:
         with self._lock:
@@ -152,7 +164,8 @@ class Ledger:
                     "http_retries": self.http_retries, "invalid_responses": self.invalid_responses,
                     "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                     "cached_prompt_tokens": self.cached_prompt_tokens,
-                    "cached_completion_tokens": self.cached_completion_tokens, "http_errors": dict(self.errors)}
+                    "cached_completion_tokens": self.cached_completion_tokens, "http_errors": dict(self.errors),
+                    "by_prompt": {k: dict(v) for k, v in self.by_prompt.items()}}
 
 
 class RateLimiter:
@@ -200,8 +213,13 @@ class ChatClient:
 
     def __init__(self, config: GenerationConfig, cache: ResponseCache | None = None,
                  ledger: Ledger | None = None, sleep: Callable[[float], None] = time.sleep,
-                 health: Callable[[], str | None] | None = None):
+                 health: Callable[[], str | None] | None = None, budget: Budget | None = None,
+                 count_prompt: Callable[[list[dict[str, Any]]], int] | None = None):
         self.config = config
+        #: The run's spending cap (see :mod:`gme_data.generation.budget`); ``count_prompt`` estimates a
+        #: request's prompt tokens for its reservation (the documented fallback when not given).
+        self.budget = budget
+        self.count_prompt = count_prompt or fallback_count
         #: Called after a transport failure: a message when the endpoint is gone for good (a local
         #: server that exited), which ends the run with a :class:`GenerationError` instead of retries.
         self.health = health
@@ -289,8 +307,28 @@ class ChatClient:
             if hit is not None:
                 self.ledger.add(cache_hits=1, cached_prompt_tokens=hit.prompt_tokens,
                                 cached_completion_tokens=hit.completion_tokens)
+                self.ledger.note(f"{template.name}@{template.version}", cache_hits=1)
                 return hit, key
             self.cache.release()  # do not hold the file while waiting on the network
+        reservation = None
+        if self.budget is not None and self.budget.limited:  # raises BudgetExceeded: nothing is sent
+            reservation = self.budget.reserve(self.count_prompt(messages), self.config.max_tokens)
+        try:
+            response = self._send_with_retries(template, messages, params)
+        except BaseException:
+            if reservation is not None:
+                self.budget.release(reservation)  # type: ignore[union-attr]
+            raise
+        if reservation is not None:
+            self.budget.settle(reservation, response.prompt_tokens, response.completion_tokens)  # type: ignore[union-attr]
+        self.ledger.note(f"{template.name}@{template.version}", responses=1, prompt_tokens=response.prompt_tokens,
+                         completion_tokens=response.completion_tokens)
+        if self.cache is not None:
+            self.cache.put(key, p_hash, self.config.model, params, response, endpoint=self._endpoint)
+        return response, key
+
+    def _send_with_retries(self, template: PromptTemplate, messages: list[dict[str, Any]],
+                           params: dict[str, Any]) -> CachedResponse:
         deadline: float | None = None
         for retry in range(self.config.max_http_retries + 1):
             self.limiter.wait()
@@ -319,9 +357,7 @@ class ChatClient:
                                              f"{retry + 1} attempt(s); last error: {exc.kind}") from None
                 self.ledger.add(http_retries=1)
                 self._sleep(delay)
-        if self.cache is not None:
-            self.cache.put(key, p_hash, self.config.model, params, response, endpoint=self._endpoint)
-        return response, key
+        return response
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         delay = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** retry)

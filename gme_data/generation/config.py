@@ -7,7 +7,8 @@ only explicitly; ``offline`` is accepted as its old name).
 
 The Dagster resource wraps these fields one to one. :meth:`GenerationConfig.from_env` fills the
 endpoint from the environment (``GME_DATA_LLM_BASE_URL``, ``GME_DATA_LLM_MODEL``,
-``OPENAI_API_KEY`` / ``GME_DATA_LLM_API_KEY``, ``GME_DATA_LLM_BACKEND``, ``GME_DATA_LLM_GGUF``).
+``OPENAI_API_KEY`` / ``GME_DATA_LLM_API_KEY``, ``GME_DATA_LLM_BACKEND``, ``GME_DATA_LLM_GGUF``) and
+the budget (``GME_DATA_LLM_MAX_BUDGET_USD``, ``GME_DATA_LLM_MAX_BUDGET_TOKENS``).
 
 Which environment variables may hold an API key is the operator's choice, not a run's:
 ``GME_DATA_LLM_API_KEY_ENVS`` (comma-separated names or ``fnmatch`` patterns such as
@@ -53,7 +54,10 @@ _ENV = {
     "base_url": "GME_DATA_LLM_BASE_URL",
     "model": "GME_DATA_LLM_MODEL",
     "gguf_path": "GME_DATA_LLM_GGUF",
+    "max_budget_usd": "GME_DATA_LLM_MAX_BUDGET_USD",
+    "max_budget_tokens": "GME_DATA_LLM_MAX_BUDGET_TOKENS",
 }
+_NUMERIC_ENV = {"max_budget_usd": float, "max_budget_tokens": int}
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class GenerationConfig:
     max_invalid_retries: int = 2
     price_prompt_per_1k: float = 0.0
     price_completion_per_1k: float = 0.0
+    max_budget_usd: float = 0.0  # hard cap on one run's spend (0 = none); see gme_data.generation.budget
+    max_budget_tokens: int = 0  # hard cap on one run's prompt + completion tokens (0 = none)
     # --- quality gates ---
     min_query_words: int = 3
     max_query_words: int = 40
@@ -131,6 +137,7 @@ class GenerationConfig:
                         "max_invalid_retries": self.max_invalid_retries, "backoff_base_s": self.backoff_base_s,
                         "backoff_max_s": self.backoff_max_s, "price_prompt_per_1k": self.price_prompt_per_1k,
                         "price_completion_per_1k": self.price_completion_per_1k,
+                        "max_budget_usd": self.max_budget_usd, "max_budget_tokens": self.max_budget_tokens,
                         "min_query_words": self.min_query_words, "temperature": self.temperature,
                         "max_response_bytes": self.max_response_bytes, "llm_threads": self.llm_threads,
                         "max_copy_overlap": self.max_copy_overlap, "min_answer_support": self.min_answer_support}
@@ -227,6 +234,11 @@ class GenerationConfig:
         for name, var in _ENV.items():
             if os.environ.get(var):
                 values[name] = os.environ[var]
+                if name in _NUMERIC_ENV:
+                    try:
+                        values[name] = _NUMERIC_ENV[name](values[name])
+                    except ValueError:
+                        raise InvalidInputError(f"${var}={values[name]!r} is not a number") from None
         if os.environ.get("GME_DATA_LLM_BASE_URL") and "GME_DATA_LLM_BACKEND" not in os.environ:
             values["backend"] = "openai"
         values.update(overrides)

@@ -32,6 +32,10 @@ class RunReport:
     cached_prompt_tokens: int = 0
     cached_completion_tokens: int = 0
     cost_usd: float = 0.0
+    max_budget_usd: float = 0.0
+    max_budget_tokens: int = 0
+    #: Per prompt ``name@version``: fresh responses, cache hits and their tokens (the usage table's rows).
+    usage_by_prompt: dict[str, dict[str, int]] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
     @property

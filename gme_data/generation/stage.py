@@ -31,6 +31,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from gme_data.errors import InvalidInputError
+from gme_data.generation.budget import Budget, BudgetExceeded
 from gme_data.generation.cache import ResponseCache
 from gme_data.generation.client import ChatClient, Ledger, StructuredResult, image_data_url
 from gme_data.generation.config import GenerationConfig
@@ -39,6 +40,8 @@ from gme_data.generation.offline import offline_caption_query, offline_doc2query
 from gme_data.generation.prompts import LANGUAGE_NAMES, PromptTemplate, load_prompt
 from gme_data.generation.quality import check_query, prompt_copy
 from gme_data.generation.report import RunReport
+from gme_data.generation.tokens import prompt_counter
+from gme_data.generation.usage import record_usage, usage_rows
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
 from gme_data.redaction import redact
@@ -183,10 +186,14 @@ class LLMBackend:
     """Drafts from an OpenAI-compatible endpoint (doc2query, entity rewrite, caption query)."""
 
     def __init__(self, config: GenerationConfig, cache: ResponseCache | None, ledger: Ledger,
-                 server: LocalLLMServer | None = None):
+                 server: LocalLLMServer | None = None, budget: Budget | None = None):
         self.config = config
         self.server = server
-        self.client = ChatClient(config, cache, ledger, health=server.exit_problem if server else None)
+        counter = None
+        if budget is not None and budget.limited:
+            _, counter = prompt_counter(config.backend, config.model, str(server.model.path) if server else "")
+        self.client = ChatClient(config, cache, ledger, health=server.exit_problem if server else None,
+                                 budget=budget, count_prompt=counter)
         self.model = config.model
         suffix = "" if config.prompt_variant == "standard" else f"_{config.prompt_variant}"
         self.doc2query: PromptTemplate = load_prompt("doc2query" + suffix)
@@ -271,18 +278,26 @@ def _styles_for(c: Candidate, styles: tuple[str, ...], skipped: Counter[str]) ->
 
 
 def generate_queries(candidates: pd.DataFrame, config: GenerationConfig | None = None,
-                     cache_path: str | Path | None = None, show_progress: bool = True) -> GenerationResult:
+                     cache_path: str | Path | None = None, show_progress: bool = True, *,
+                     run_id: str = "", partition: str = "") -> GenerationResult:
     """Generate queries for ``candidates`` (see the module docstring for the styles).
 
     ``cache_path`` (else ``config.cache_path``, else ``<GME_DATA_HOME>/cache/llm_responses.duckdb``)
     is the DuckDB response cache of the ``local`` and ``openai`` backends; the rules need none.
+    With ``max_budget_usd`` / ``max_budget_tokens`` set, a run that reaches its budget sends nothing
+    more, lets the requests in flight finish (their answers are cached) and raises
+    :class:`BudgetExceeded` saying what was spent and how many candidates are done and remain.
+    The usage per prompt is written to the ``llm_usage`` table under ``run_id`` / ``partition``.
     """
     config = config or GenerationConfig()
     started = time.monotonic()
     rows = parse_candidates(candidates)
     ledger = Ledger()
+    budget = Budget(config.max_budget_usd, config.max_budget_tokens, config.price_prompt_per_1k,
+                    config.price_completion_per_1k)
     cache: ResponseCache | None = None
     server: LocalLLMServer | None = None
+    status = "ok"
     try:
         if config.backend == "offline-rules":
             backend: OfflineBackend | LLMBackend = OfflineBackend(config)
@@ -293,15 +308,35 @@ def generate_queries(candidates: pd.DataFrame, config: GenerationConfig | None =
                                         start_timeout_s=config.server_start_timeout_s).start()
                 config = config.with_overrides(base_url=server.base_url, model=server.model.model_id)
             cache = ResponseCache(Path(cache_path or config.cache_path or cache_dir() / "llm_responses.duckdb"))
-            backend = LLMBackend(config, cache, ledger, server)
-        results, skipped = _run(backend, rows, config, show_progress)
+            backend = LLMBackend(config, cache, ledger, server, budget)
+        try:
+            results, skipped = _run(backend, rows, config, show_progress)
+        except BudgetExceeded as exc:
+            status = "stopped_by_budget"
+            raise BudgetExceeded(_budget_message(exc, budget, ledger, config, cache)) from None
         server_info = server.describe() if server is not None else {}
     finally:
         if cache is not None:
+            record_usage(cache, usage_rows(
+                ledger.by_prompt, run_id=run_id, partition=partition, model=config.model_name, mode="interactive",
+                price_prompt_per_1k=config.price_prompt_per_1k,
+                price_completion_per_1k=config.price_completion_per_1k, budget_usd=config.max_budget_usd,
+                budget_tokens=config.max_budget_tokens, status=status))
             cache.close()
         if server is not None:
             server.stop()
     return _assemble(results, config, backend, ledger, skipped, len(rows), started, server_info)
+
+
+def _budget_message(exc: BudgetExceeded, budget: Budget, ledger: Ledger, config: GenerationConfig,
+                    cache: ResponseCache | None) -> str:
+    done, total = getattr(exc, "progress", (0, 0))
+    where = f" in {cache.path}" if cache is not None else ""
+    return (f"generated_queries stopped by its budget: {exc}. Spent ${budget.spent_usd:.6f} "
+            f"({budget.spent_tokens} tokens) on {ledger.responses} fresh requests (+{ledger.cache_hits} from the "
+            f"cache); {done} of {total} candidates done, {total - done} remain. Every answer received is "
+            f"cached{where}: raise max_budget_usd / max_budget_tokens (now {config.max_budget_usd:g} / "
+            f"{config.max_budget_tokens}) and re-materialize to continue without repeating a request.")
 
 
 def _run(backend: OfflineBackend | LLMBackend, rows: list[Candidate],
@@ -309,27 +344,53 @@ def _run(backend: OfflineBackend | LLMBackend, rows: list[Candidate],
     skipped: Counter[str] = Counter()
     plans = [(c, _styles_for(c, config.style_list, skipped)) for c in rows]
     results: list[list[Draft]] = [[] for _ in rows]
-    with tqdm(total=len(rows), desc=f"generated_queries ({config.backend})", unit="cand",
-              disable=not show_progress) as bar:
-        if isinstance(backend, OfflineBackend) or config.concurrency == 1:
-            for i, (c, styles) in enumerate(plans):
-                results[i] = backend.drafts(c, styles) if styles else []
-                bar.update(1)
-        else:
-            with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="gq") as pool:
-                futures = {pool.submit(backend.drafts, c, styles): i for i, (c, styles) in enumerate(plans) if styles}
-                bar.update(len(plans) - len(futures))
-                pending = set(futures)
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                    for fut in done:
-                        if fut.exception() is not None:
-                            for other in pending:
-                                other.cancel()
-                            raise fut.exception()  # type: ignore[misc]
-                        results[futures[fut]] = fut.result()
-                        bar.update(1)
+    done = 0
+    try:
+        with tqdm(total=len(rows), desc=f"generated_queries ({config.backend})", unit="cand",
+                  disable=not show_progress) as bar:
+            if isinstance(backend, OfflineBackend) or config.concurrency == 1:
+                for i, (c, styles) in enumerate(plans):
+                    results[i] = backend.drafts(c, styles) if styles else []
+                    done += 1
+                    bar.update(1)
+            else:
+                done = _run_pool(backend, plans, results, config, bar)
+    except BudgetExceeded as exc:
+        exc.progress = (getattr(exc, "progress", (done, 0))[0], len(rows))  # type: ignore[attr-defined]
+        raise
     return results, skipped
+
+
+def _run_pool(backend: OfflineBackend | LLMBackend, plans: list[tuple[Candidate, tuple[str, ...]]],
+              results: list[list[Draft]], config: GenerationConfig, bar: Any) -> int:
+    """Run the candidates on ``config.concurrency`` threads; returns how many are done.
+
+    On :class:`BudgetExceeded` queued candidates are cancelled, those in flight finish (their answers
+    are cached), and the exception carries ``progress = (done, _)``.
+    """
+    done = 0
+    with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="gq") as pool:
+        futures = {pool.submit(backend.drafts, c, styles): i for i, (c, styles) in enumerate(plans) if styles}
+        done = len(plans) - len(futures)
+        bar.update(done)
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for fut in finished:
+                if fut.exception() is not None:
+                    for other in pending:
+                        other.cancel()
+                    error = fut.exception()
+                    if isinstance(error, BudgetExceeded):
+                        wait(pending)  # requests in flight finish and are cached
+                        done = len(plans) - len(futures) + sum(
+                            1 for f in futures if not f.cancelled() and f.exception() is None)
+                        error.progress = (done, 0)  # type: ignore[attr-defined]
+                    raise error  # type: ignore[misc]
+                results[futures[fut]] = fut.result()
+                done += 1
+                bar.update(1)
+    return done
 
 
 def _assemble(results: list[list[Draft]], config: GenerationConfig, backend: OfflineBackend | LLMBackend,
@@ -366,6 +427,8 @@ def _assemble(results: list[list[Draft]], config: GenerationConfig, backend: Off
         completion_tokens=usage["completion_tokens"], cached_prompt_tokens=usage["cached_prompt_tokens"],
         cached_completion_tokens=usage["cached_completion_tokens"],
         cost_usd=ledger.cost(config.price_prompt_per_1k, config.price_completion_per_1k),
+        max_budget_usd=config.max_budget_usd, max_budget_tokens=config.max_budget_tokens,
+        usage_by_prompt=usage["by_prompt"],
         elapsed_s=round(time.monotonic() - started, 3),
     )
     return GenerationResult(table, lineage, report)

@@ -1,0 +1,58 @@
+"""Issue 16: a real Dagster materialization of ``generated_queries`` stopped by its budget, then continued."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from tests.generation.conftest import paragraph_responder
+from tests.support.openai_server import OpenAICompatServer
+
+SHARD = "sample-wiki_03"
+
+
+def _llm(server: OpenAICompatServer, budget: float):
+    from dagster_project.resources import LLMResource
+
+    return LLMResource(backend="openai", base_url=server.base_url, model="test-model", styles="t2t",
+                       concurrency=2, max_tokens=64, max_invalid_retries=0, price_prompt_per_1k=1.0,
+                       price_completion_per_1k=2.0, max_budget_usd=budget)
+
+
+def test_materialization_fails_on_budget_and_continues_from_the_cache(workbench: Path) -> None:
+    from dagster_project.definitions import build_resources, defs, register_shards
+
+    instance = dg.DagsterInstance.ephemeral()
+    register_shards(instance)
+    job = defs.resolve_job_def("synthesis_job")
+    assert job.execute_in_process(instance=instance, partition_key=SHARD,
+                                  asset_selection=[dg.AssetKey("raw_corpus"), dg.AssetKey("candidates")]).success
+    gq = defs.get_assets_def("generated_queries")
+    cands = defs.get_assets_def("candidates")
+    with OpenAICompatServer(responder=paragraph_responder) as server:
+        resources = build_resources()
+        resources["llm"] = _llm(server, budget=1.0)
+        res = dg.materialize([gq, cands.to_source_asset()], resources=resources, instance=instance,
+                             partition_key=SHARD, selection=[gq.key], raise_on_error=False)
+        assert not res.success
+        failure = next(e for e in res.all_events if e.event_type_value == "STEP_FAILURE")
+        message = str(failure.event_specific_data.error)
+        first = server.request_count
+        assert "stopped by its budget" in message and "max_budget_usd=1 reached" in message
+        assert "Spent $" in message and "candidates done" in message and "remain" in message
+        assert 0 < first
+
+        resources["llm"] = _llm(server, budget=100.0)
+        again = dg.materialize([gq, cands.to_source_asset()], resources=resources, instance=instance,
+                               partition_key=SHARD, selection=[gq.key])
+        assert again.success
+        md = next(m for m in again.get_asset_materialization_events()).materialization.metadata
+        assert md["cache_hits"].value == first and md["requests"].value == server.request_count - first
+        assert md["max_budget_usd"].value == 100.0 and "doc2query@" in md["llm_usage"].value
+    con = duckdb.connect(str(workbench / "cache" / "llm_responses.duckdb"), read_only=True)
+    statuses = con.execute("SELECT partition, status, sum(requests), sum(cache_hits) FROM llm_usage "
+                           "GROUP BY ALL ORDER BY status").fetchall()
+    con.close()
+    assert statuses == [(SHARD, "ok", server.request_count - first, first), (SHARD, "stopped_by_budget", first, 0)]
