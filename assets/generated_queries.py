@@ -9,6 +9,7 @@ from assets.common import OWNERS, as_json, finish_stage, gate_spec, md_table
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, LLMResource, WorkbenchResource
 from gme_data.generation import generate_queries
+from gme_data.generation.estimate import estimate_generation
 from gme_data.generation.usage import usage_markdown
 
 
@@ -17,6 +18,10 @@ class GeneratedQueriesConfig(dg.Config):
     max_rows: int = Field(default=10_000_000, description="Gate: most generated queries")
     min_query_chars: int = Field(default=8, description="Gate: shortest query")
     max_query_chars: int = Field(default=300, description="Gate: longest query")
+    estimate_only: bool = Field(default=False, description="Only estimate prompts, tokens and worst-case cost "
+                                "(and what the response cache covers), recorded as an asset observation; "
+                                "no endpoint is called, nothing is materialized and the step ends as a "
+                                "failure that says so (so nothing downstream runs on a missing table)")
 
 
 def _entity_leak(row: pd.Series) -> bool:
@@ -59,6 +64,17 @@ def generated_queries(
 ):
     cache_path = str(workbench.path("cache") / "llm_responses.duckdb")
     gen_config = llm.generation_config(cache_path=cache_path)
+    if config.estimate_only:
+        estimate = estimate_generation(candidates, gen_config, cache_path=cache_path)
+        context.log.info(estimate.summary())
+        partition_key = context.partition_key if context.has_partition_key else None
+        yield dg.AssetObservation(asset_key=context.asset_key, partition=partition_key,
+                                  metadata={"estimate": as_json(estimate.as_dict()),
+                                            "estimated_cost_usd_max": estimate.cost_usd_max,
+                                            "estimated_prompts": estimate.prompts,
+                                            "cached_prompts": estimate.cached_prompts})
+        raise dg.Failure(description=f"estimate_only: nothing materialized, no endpoint called. {estimate.summary()}",
+                         metadata={"estimate": as_json(estimate.as_dict())}, allow_retries=False)
     context.log.info(f"generating with backend={gen_config.backend} model={gen_config.model_name}")
     partition = context.partition_key if context.has_partition_key else ""
     table, output, report = generate_queries(candidates, gen_config, cache_path=cache_path,

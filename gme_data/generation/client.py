@@ -252,6 +252,11 @@ class ChatClient:
                 "seed": self.config.seed + attempt, "response_format": self.config.response_format,
                 "schema": template.name if self.config.response_format == "json_schema" else None}
 
+    def request_key(self, template: PromptTemplate, messages: list[dict[str, Any]], attempt: int = 0) -> str:
+        """The cache key of ``messages`` asked with ``template`` (``attempt`` 0 = the first try)."""
+        return cache_key(prompt_hash(messages), self.config.model, self._params(template, attempt),
+                         endpoint=self._endpoint)
+
     def _response_format(self, template: PromptTemplate) -> dict[str, Any] | None:
         fmt = self.config.response_format
         if fmt == "json_object":
@@ -301,7 +306,7 @@ class ChatClient:
         """
         params = self._params(template, attempt)
         p_hash = prompt_hash(messages)
-        key = cache_key(p_hash, self.config.model, params, endpoint=self._endpoint)
+        key = self.request_key(template, messages, attempt)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:

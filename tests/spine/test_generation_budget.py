@@ -56,3 +56,30 @@ def test_materialization_fails_on_budget_and_continues_from_the_cache(workbench:
                            "GROUP BY ALL ORDER BY status").fetchall()
     con.close()
     assert statuses == [(SHARD, "ok", server.request_count - first, first), (SHARD, "stopped_by_budget", first, 0)]
+
+
+def test_estimate_only_records_an_observation_calls_no_endpoint_and_materializes_nothing(workbench: Path) -> None:
+    from dagster_project.definitions import build_resources, defs, register_shards
+
+    instance = dg.DagsterInstance.ephemeral()
+    register_shards(instance)
+    job = defs.resolve_job_def("synthesis_job")
+    assert job.execute_in_process(instance=instance, partition_key=SHARD,
+                                  asset_selection=[dg.AssetKey("raw_corpus"), dg.AssetKey("candidates")]).success
+    gq = defs.get_assets_def("generated_queries")
+    cands = defs.get_assets_def("candidates")
+    with OpenAICompatServer(responder=paragraph_responder) as server:
+        resources = build_resources()
+        resources["llm"] = _llm(server, budget=0.0)
+        res = dg.materialize([gq, cands.to_source_asset()], resources=resources, instance=instance,
+                             partition_key=SHARD, selection=[gq.key],
+                             run_config={"ops": {"generated_queries": {"config": {"estimate_only": True}}}},
+                             raise_on_error=False)
+        assert not res.success and server.request_count == 0
+    assert res.get_asset_materialization_events() == []
+    failure = next(e for e in res.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "estimate_only: nothing materialized, no endpoint called" in str(failure.event_specific_data.error)
+    obs = [e for e in res.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+    md = obs[-1].event_specific_data.asset_observation.metadata
+    assert md["estimated_prompts"].value > 0 and md["cached_prompts"].value == 0
+    assert md["estimated_cost_usd_max"].value > 0 and md["estimate"].value["tokenizer"].startswith("fallback:")
