@@ -21,6 +21,11 @@ errors or when nothing could be evaluated.
     gme-data lineage compact [--from URL] [--to FILE]     # Parquet lineage -> DuckDB file (idempotent)
     gme-data lineage trace RECORD_ID [--backend parquet --from URL | --db FILE]
     gme-data lineage views [--from URL]                   # DuckDB views over the Parquet files, as SQL
+
+``gme-data generate``::
+
+    gme-data generate --candidates C.parquet --estimate [--set model=gpt-4o-mini price_prompt_per_1k=...]
+    gme-data generate --candidates C.parquet --out Q.parquet [--set max_budget_usd=5 ...]
 """
 
 from __future__ import annotations
@@ -173,10 +178,79 @@ def _lineage_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--candidates", required=True, help="candidates table (.parquet, the candidates asset's columns)")
+    p.add_argument("--estimate", action="store_true",
+                   help="only estimate prompts, tokens, worst-case cost and cache coverage; send nothing")
+    p.add_argument("--out", default="", help="generate: write the kept queries here (.parquet)")
+    p.add_argument("--cache", default="", help="response cache (DuckDB); default <GME_DATA_HOME>/cache/llm_responses.duckdb")
+    p.add_argument("--json", action="store_true", help="print the estimate / run report as JSON")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                   help="generation config fields, e.g. backend=openai model=gpt-4o-mini styles=t2t "
+                        "price_prompt_per_1k=0.00015 max_budget_usd=5")
+
+
+def _config_values(pairs: Sequence[str], config: object) -> dict[str, object]:
+    """``--set FIELD=VALUE`` pairs converted to the field's type (bool: true/false/1/0)."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not hasattr(config, key) or key.startswith("_"):
+            raise InvalidInputError(f"--set expects FIELD=VALUE with a generation config field, got {pair!r}")
+        kind = type(getattr(config, key))
+        try:
+            if kind is bool:
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                out[key] = value.lower() in ("true", "1")
+            else:
+                out[key] = kind(value)
+        except ValueError:
+            raise InvalidInputError(f"--set {key}={value!r}: not a {kind.__name__}") from None
+    return out
+
+
+def _generate_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from gme_data.generation import GenerationConfig, generate_queries
+    from gme_data.generation.estimate import estimate_generation
+    from gme_data.settings import cache_dir
+
+    path = Path(args.candidates)
+    if not path.is_file():
+        raise InvalidInputError(f"--candidates {path}: no such file")
+    try:
+        candidates = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"--candidates {path}: not a readable Parquet file ({exc})") from None
+    config = GenerationConfig.from_env()
+    config = config.with_overrides(**_config_values(args.set, config))
+    cache = args.cache or config.cache_path or str(cache_dir() / "llm_responses.duckdb")
+    if args.estimate:
+        est = estimate_generation(candidates, config, cache_path=cache)
+        print(json.dumps(est.as_dict(), indent=2) if args.json else est.summary())
+        if not args.json:
+            print(f"  prompts per style: {est.candidates_by_style}; per template: {est.prompts_by_template}")
+            print(f"  cached: {est.cached_prompts} prompts ({est.cached_prompt_tokens} + "
+                  f"{est.cached_completion_tokens} tokens, ${est.cached_cost_usd:.4f} when made)")
+        return 0
+    if not args.out:
+        raise InvalidInputError("generate: give --out FILE.parquet (or --estimate)")
+    result = generate_queries(candidates, config, cache_path=cache)
+    result.table.to_parquet(args.out, index=False)
+    print(json.dumps(result.report.as_dict(), indent=2, default=str) if args.json else result.report.summary())
+    return 0
+
+
 #: name -> (add_arguments, run, help)
 COMMANDS: dict[str, tuple[AddArgs, Run, str]] = {
     "eval": (_eval_args, _eval_run, "evaluate an embedder on UMRB datasets, the local suite or a local dataset"),
     "lineage": (_lineage_args, _lineage_run, "compact Parquet lineage into DuckDB, trace a record, print the views"),
+    "generate": (_generate_args, _generate_run, "generate queries for a candidates table, or --estimate their cost"),
 }
 
 
