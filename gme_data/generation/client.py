@@ -56,6 +56,7 @@ SCHEMA_MISMATCH = "schema_mismatch"
 REFUSED = "refused"
 RETRY_BUDGET_EXHAUSTED = "retry_budget_exhausted"
 REQUEST_ERROR = "request_error"
+DEFERRED = "deferred"  # batch mode, internal: the answer comes with the next batch
 # DEADLINE_EXCEEDED and RESPONSE_TOO_LARGE (imported above) are failure reasons too.
 
 _REFUSAL = re.compile(r"^\W*(i'?m sorry|i am sorry|sorry,? but|i can(?:no|')t|i cannot|i won'?t|i'?m unable|"
@@ -220,6 +221,12 @@ class ChatClient:
         #: request's prompt tokens for its reservation (the documented fallback when not given).
         self.budget = budget
         self.count_prompt = count_prompt or fallback_count
+        #: Batch mode (see :mod:`gme_data.generation.batch`): uncached requests are collected here instead of
+        #: sent; keys answered by this run's batches are not counted again as cache hits; ``give_up`` ends
+        #: requests still unanswered after the last batch as that failure.
+        self.defer: Any = None
+        self.fresh_keys: set[str] = set()
+        self.give_up: str | None = None
         #: Called after a transport failure: a message when the endpoint is gone for good (a local
         #: server that exited), which ends the run with a :class:`GenerationError` instead of retries.
         self.health = health
@@ -310,14 +317,24 @@ class ChatClient:
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
-                self.ledger.add(cache_hits=1, cached_prompt_tokens=hit.prompt_tokens,
-                                cached_completion_tokens=hit.completion_tokens)
-                self.ledger.note(f"{template.name}@{template.version}", cache_hits=1)
+                if key not in self.fresh_keys:
+                    self.ledger.add(cache_hits=1, cached_prompt_tokens=hit.prompt_tokens,
+                                    cached_completion_tokens=hit.completion_tokens)
+                    self.ledger.note(f"{template.name}@{template.version}", cache_hits=1)
+                    if self.config.mode == "batch":  # batch rounds read the cache again: count a hit once
+                        self.fresh_keys.add(key)
                 return hit, key
             self.cache.release()  # do not hold the file while waiting on the network
+        if self.give_up is not None:
+            self.ledger.error(self.give_up)
+            raise _Transient(self.give_up)
         reservation = None
         if self.budget is not None and self.budget.limited:  # raises BudgetExceeded: nothing is sent
             reservation = self.budget.reserve(self.count_prompt(messages), self.config.max_tokens)
+        if self.defer is not None:
+            self.defer.add(key, p_hash, params, self.request_body(template, messages, params),
+                           f"{template.name}@{template.version}", reservation)
+            raise Deferred(key)
         try:
             response = self._send_with_retries(template, messages, params)
         except BaseException:
@@ -371,9 +388,9 @@ class ChatClient:
             delay = max(delay, min(retry_after, self.config.backoff_max_s))
         return delay
 
-    def _send(self, template: PromptTemplate, messages: list[dict[str, Any]],
-              params: dict[str, Any]) -> CachedResponse:
-        self.ledger.add(requests=1)
+    def request_body(self, template: PromptTemplate, messages: list[dict[str, Any]],
+                     params: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body of one chat completion request (also one line of a batch)."""
         kwargs: dict[str, Any] = {"model": self.config.model, "messages": messages,
                                   "temperature": params["temperature"], "max_tokens": params["max_tokens"]}
         if self.config.seed >= 0:  # a negative seed: servers that reject the parameter
@@ -381,6 +398,12 @@ class ChatClient:
         fmt = self._response_format(template)
         if fmt is not None:
             kwargs["response_format"] = fmt
+        return kwargs
+
+    def _send(self, template: PromptTemplate, messages: list[dict[str, Any]],
+              params: dict[str, Any]) -> CachedResponse:
+        self.ledger.add(requests=1)
+        kwargs = self.request_body(template, messages, params)
         # errors are raised after the except blocks, so no exception carrying server text (which may echo
         # the key) is chained to them
         failure: Exception
@@ -430,6 +453,9 @@ class ChatClient:
             except _Transient as exc:
                 result.reason, result.detail = RETRY_BUDGET_EXHAUSTED, f"last error: {exc.kind}"
                 return result
+            except Deferred:
+                result.reason, result.detail = DEFERRED, "collected for the next batch"
+                return result
             except _RequestRejected as exc:
                 result.reason, result.detail = REQUEST_ERROR, str(exc)
                 return result
@@ -454,6 +480,10 @@ class _ClosingHttpClient(httpx2.Client):
             self.close()
         except Exception:  # noqa: BLE001, S110 - interpreter shutdown: nothing left to report to
             pass
+
+
+class Deferred(Exception):
+    """Batch mode: the request was collected for the next batch instead of being sent."""
 
 
 class _RequestRejected(Exception):

@@ -37,6 +37,7 @@ PROMPT_SETS = ("auto", "standard", "small")
 #: fused (GME) query whose entity is rewritten generically so it needs the entity's image.
 STYLES = ("t2t", "t2i", "fused")
 RESPONSE_FORMATS = ("json_schema", "json_object", "none")
+MODES = ("interactive", "batch")
 SUPPORTED_LANGUAGES = ("en", "de", "fr", "es", "any")
 
 #: Endpoint identity of the rules backend (it has no server), used wherever an endpoint is recorded.
@@ -97,6 +98,12 @@ class GenerationConfig:
     price_completion_per_1k: float = 0.0
     max_budget_usd: float = 0.0  # hard cap on one run's spend (0 = none); see gme_data.generation.budget
     max_budget_tokens: int = 0  # hard cap on one run's prompt + completion tokens (0 = none)
+    mode: str = "interactive"  # or "batch": the provider's Batch API (files + batches), see generation.batch
+    batch_price_prompt_per_1k: float = -1.0  # -1 = half the interactive price (OpenAI's batch discount)
+    batch_price_completion_per_1k: float = -1.0
+    batch_poll_s: float = 30.0  # seconds between status checks of a batch
+    batch_max_wait_s: float = 86_400.0  # a step waits this long for one batch, then fails (the id is kept)
+    batch_max_rounds: int = 8  # batches per run: dependent prompts (rewrites, retries, failed lines) go next
     # --- quality gates ---
     min_query_words: int = 3
     max_query_words: int = 40
@@ -119,6 +126,8 @@ class GenerationConfig:
         unknown = [s for s in self.style_list if s not in STYLES]
         if unknown or not self.style_list:
             raise InvalidInputError(f"generation config: styles={self.styles!r}; use a comma list of {STYLES}")
+        if self.mode not in MODES:
+            raise InvalidInputError(f"generation config: mode={self.mode!r}; choose one of {MODES}")
         if self.response_format not in RESPONSE_FORMATS:
             raise InvalidInputError(
                 f"generation config: response_format={self.response_format!r}; choose one of {RESPONSE_FORMATS}")
@@ -129,7 +138,9 @@ class GenerationConfig:
                     "request_deadline_s": self.request_deadline_s,
                     "image_max_side": self.image_max_side, "max_query_words": self.max_query_words,
                     "max_query_chars": self.max_query_chars,
-                    "context_size": self.context_size, "server_start_timeout_s": self.server_start_timeout_s}
+                    "context_size": self.context_size, "server_start_timeout_s": self.server_start_timeout_s,
+                    "batch_poll_s": self.batch_poll_s, "batch_max_wait_s": self.batch_max_wait_s,
+                    "batch_max_rounds": self.batch_max_rounds}
         for name, value in positive.items():
             if value <= 0:
                 raise InvalidInputError(f"generation config: {name}={value!r} must be > 0")
@@ -147,6 +158,9 @@ class GenerationConfig:
         if self.min_query_words > self.max_query_words:
             raise InvalidInputError(f"generation config: min_query_words={self.min_query_words} exceeds "
                                     f"max_query_words={self.max_query_words}")
+        if self.mode == "batch" and self.backend != "openai":
+            raise InvalidInputError(f"generation config: mode='batch' needs backend='openai' (an endpoint with the "
+                                    f"Batch API), not {self.backend!r}")
         if self.backend == "openai" and not self.model:
             raise InvalidInputError("generation config: backend='openai' needs a model name")
 
@@ -180,6 +194,20 @@ class GenerationConfig:
         if self.prompt_set != "auto":
             return self.prompt_set
         return "small" if self.backend == "local" else "standard"
+
+    @property
+    def batch_prices(self) -> tuple[float, float]:
+        """(prompt, completion) price per 1k tokens of batch requests (-1 = half the interactive price)."""
+        p = self.batch_price_prompt_per_1k
+        c = self.batch_price_completion_per_1k
+        return (self.price_prompt_per_1k / 2 if p < 0 else p, self.price_completion_per_1k / 2 if c < 0 else c)
+
+    @property
+    def active_prices(self) -> tuple[float, float]:
+        """The prices of this run's fresh requests (batch prices in batch mode)."""
+        if self.mode == "batch":
+            return self.batch_prices
+        return self.price_prompt_per_1k, self.price_completion_per_1k
 
     def response_byte_cap(self) -> int:
         """Most bytes one response body may have: ``max_response_bytes``, else 64 KiB + 128 per max token."""

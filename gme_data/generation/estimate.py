@@ -135,7 +135,7 @@ def estimate_generation(candidates: pd.DataFrame, config: GenerationConfig,
     est.candidates_by_style = dict(by_style)
     est.prompts_by_template = dict(by_template)
     est.prompts = sum(by_template.values())
-    price_p, price_c = config.price_prompt_per_1k, config.price_completion_per_1k
+    price_p, price_c = config.active_prices
     est.cost_usd_max = round(est.prompt_tokens / 1000 * price_p + est.completion_tokens_max / 1000 * price_c, 6)
     est.cached_cost_usd = round(est.cached_prompt_tokens / 1000 * price_p
                                 + est.cached_completion_tokens / 1000 * price_c, 6)

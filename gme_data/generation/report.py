@@ -36,6 +36,9 @@ class RunReport:
     max_budget_tokens: int = 0
     #: Per prompt ``name@version``: fresh responses, cache hits and their tokens (the usage table's rows).
     usage_by_prompt: dict[str, dict[str, int]] = field(default_factory=dict)
+    mode: str = "interactive"
+    #: Batch mode: one entry per batch (id, status, lines, answered, failed, resumed).
+    batches: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     @property

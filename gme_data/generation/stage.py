@@ -31,6 +31,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from gme_data.errors import InvalidInputError
+from gme_data.generation.batch import BATCH_UNANSWERED, BatchCollector, BatchRunner
 from gme_data.generation.budget import Budget, BudgetExceeded
 from gme_data.generation.cache import ResponseCache
 from gme_data.generation.client import ChatClient, Ledger, StructuredResult, image_data_url
@@ -293,11 +294,11 @@ def generate_queries(candidates: pd.DataFrame, config: GenerationConfig | None =
     started = time.monotonic()
     rows = parse_candidates(candidates)
     ledger = Ledger()
-    budget = Budget(config.max_budget_usd, config.max_budget_tokens, config.price_prompt_per_1k,
-                    config.price_completion_per_1k)
+    budget = Budget(config.max_budget_usd, config.max_budget_tokens, *config.active_prices)
     cache: ResponseCache | None = None
     server: LocalLLMServer | None = None
     status = "ok"
+    batches: list[dict[str, Any]] = []
     try:
         if config.backend == "offline-rules":
             backend: OfflineBackend | LLMBackend = OfflineBackend(config)
@@ -310,7 +311,11 @@ def generate_queries(candidates: pd.DataFrame, config: GenerationConfig | None =
             cache = ResponseCache(Path(cache_path or config.cache_path or cache_dir() / "llm_responses.duckdb"))
             backend = LLMBackend(config, cache, ledger, server, budget)
         try:
-            results, skipped = _run(backend, rows, config, show_progress)
+            if config.mode == "batch":
+                assert isinstance(backend, LLMBackend) and cache is not None
+                results, skipped, batches = _run_batches(backend, rows, config, cache)
+            else:
+                results, skipped = _run(backend, rows, config, show_progress)
         except BudgetExceeded as exc:
             status = "stopped_by_budget"
             raise BudgetExceeded(_budget_message(exc, budget, ledger, config, cache)) from None
@@ -318,14 +323,16 @@ def generate_queries(candidates: pd.DataFrame, config: GenerationConfig | None =
     finally:
         if cache is not None:
             record_usage(cache, usage_rows(
-                ledger.by_prompt, run_id=run_id, partition=partition, model=config.model_name, mode="interactive",
-                price_prompt_per_1k=config.price_prompt_per_1k,
-                price_completion_per_1k=config.price_completion_per_1k, budget_usd=config.max_budget_usd,
+                ledger.by_prompt, run_id=run_id, partition=partition, model=config.model_name, mode=config.mode,
+                price_prompt_per_1k=config.active_prices[0],
+                price_completion_per_1k=config.active_prices[1], budget_usd=config.max_budget_usd,
                 budget_tokens=config.max_budget_tokens, status=status))
             cache.close()
         if server is not None:
             server.stop()
-    return _assemble(results, config, backend, ledger, skipped, len(rows), started, server_info)
+    out = _assemble(results, config, backend, ledger, skipped, len(rows), started, server_info)
+    out.report.batches = batches
+    return out
 
 
 def _budget_message(exc: BudgetExceeded, budget: Budget, ledger: Ledger, config: GenerationConfig,
@@ -359,6 +366,34 @@ def _run(backend: OfflineBackend | LLMBackend, rows: list[Candidate],
         exc.progress = (getattr(exc, "progress", (done, 0))[0], len(rows))  # type: ignore[attr-defined]
         raise
     return results, skipped
+
+
+def _run_batches(backend: LLMBackend, rows: list[Candidate], config: GenerationConfig,
+                 cache: ResponseCache) -> tuple[list[list[Draft]], Counter[str], list[dict[str, Any]]]:
+    """Batch mode (see :mod:`gme_data.generation.batch`): rounds until the cache answers every request."""
+    client = backend.client
+    runner = BatchRunner(client, cache)
+    for _ in range(config.batch_max_rounds):
+        collector = BatchCollector(client.budget)
+        client.defer = collector
+        try:
+            results, skipped = _run(backend, rows, config, show_progress=False)
+        except BudgetExceeded:
+            client.defer = None
+            if collector.pending:  # what fitted into the budget is still asked, so it is cached
+                runner.run(collector.pending)
+            raise
+        finally:
+            client.defer = None
+        if not collector.pending:
+            return results, skipped, runner.batches
+        runner.run(collector.pending)
+    client.give_up = BATCH_UNANSWERED  # still unanswered after the last batch: dropped, not asked again
+    try:
+        results, skipped = _run(backend, rows, config, show_progress=False)
+    finally:
+        client.give_up = None
+    return results, skipped, runner.batches
 
 
 def _run_pool(backend: OfflineBackend | LLMBackend, plans: list[tuple[Candidate, tuple[str, ...]]],
@@ -426,9 +461,9 @@ def _assemble(results: list[list[Draft]], config: GenerationConfig, backend: Off
         invalid_responses=usage["invalid_responses"], prompt_tokens=usage["prompt_tokens"],
         completion_tokens=usage["completion_tokens"], cached_prompt_tokens=usage["cached_prompt_tokens"],
         cached_completion_tokens=usage["cached_completion_tokens"],
-        cost_usd=ledger.cost(config.price_prompt_per_1k, config.price_completion_per_1k),
+        cost_usd=ledger.cost(*config.active_prices),
         max_budget_usd=config.max_budget_usd, max_budget_tokens=config.max_budget_tokens,
-        usage_by_prompt=usage["by_prompt"],
+        usage_by_prompt=usage["by_prompt"], mode=config.mode,
         elapsed_s=round(time.monotonic() - started, 3),
     )
     return GenerationResult(table, lineage, report)

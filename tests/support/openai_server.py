@@ -293,6 +293,8 @@ class _Handler(BaseHTTPRequestHandler):
 class OpenAICompatServer:
     """A scriptable OpenAI-compatible chat server on ``127.0.0.1`` (see the module docstring)."""
 
+    handler_class: type[BaseHTTPRequestHandler] = _Handler
+
     def __init__(self, responder: Responder | None = None, model: str = "test-model",
                  api_key: str | None = None, slow_seconds: float = 2.0, trickle_interval_s: float = 0.05,
                  trickle_max_s: float = 6.0, huge_bytes: int = 30 * 1024 * 1024):
@@ -305,7 +307,7 @@ class OpenAICompatServer:
     def start(self) -> OpenAICompatServer:
         if self._httpd is not None:
             return self
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class)
         httpd.daemon_threads = True
         httpd.state = self._state  # type: ignore[attr-defined]
         self._httpd = httpd
