@@ -93,6 +93,8 @@ def generated_queries(
         "cost_usd": float(rep.get("cost_usd", 0.0)),
         "max_budget_usd": float(gen_config.max_budget_usd),
         "max_budget_tokens": int(gen_config.max_budget_tokens),
+        "llm_mode": gen_config.mode,
+        "llm_batches": as_json(report.batches),
         "llm_usage": dg.MetadataValue.md(usage_markdown(rep.get("usage_by_prompt", {}))),
         "queries_by_style": dg.MetadataValue.md(md_table(by_style) if by_style is not None else "_none_"),
         "prompt_versions": as_json(rep.get("prompt_versions", {})),

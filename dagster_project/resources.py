@@ -141,6 +141,11 @@ class LLMResource(dg.ConfigurableResource):
                                   "else none)")
     max_budget_tokens: int = Field(default=0, description="Hard cap on one materialization's tokens "
                                    "(0 = $GME_DATA_LLM_MAX_BUDGET_TOKENS, else none)")
+    mode: str = Field(default="interactive", description="'interactive' (chat completions) or 'batch' (the "
+                      "endpoint's Batch API: about half the price, answers within the completion window)")
+    batch_poll_s: float = Field(default=30.0, description="batch: seconds between status checks")
+    batch_max_wait_s: float = Field(default=86_400.0, description="batch: the step waits this long, then fails; "
+                                    "the batch id is kept and the next materialization resumes it")
     expected_language: str = Field(default="en", description="Language gate for generated queries")
 
     def generation_config(self, cache_path: str = "") -> Any:

@@ -120,3 +120,18 @@ def test_a_restarted_process_resumes_the_open_batch(bserver: BatchServer, tmp_pa
     assert bserver.batch_creates == 1  # resumed, not submitted again
     assert result.report.batches[0]["resumed"] is True and len(result.table) == 4
     assert bserver.request_count == 4
+
+
+def test_budget_in_batch_mode_submits_what_fits_and_continues(bserver: BatchServer, tmp_path: Path) -> None:
+    from gme_data.generation import BudgetExceeded
+
+    cands = candidates_frame(tmp_path, 6, with_images=False)
+    config = _config(bserver, tmp_path / "b.duckdb", styles="t2t", concurrency=1, max_budget_usd=0.6)
+    with pytest.raises(BudgetExceeded, match="max_budget_usd=0.6 reached") as info:
+        generate_queries(cands, config, show_progress=False)
+    first = bserver.request_count
+    assert 0 < first < 6 and bserver.batch_creates == 1 and "of 6 candidates done" in str(info.value)
+    usage = bserver.usage_totals()  # priced at the batch prices, half of 1.0 / 2.0 per 1k
+    assert usage["prompt_tokens"] / 1000 * 0.5 + usage["completion_tokens"] / 1000 * 1.0 <= 0.6
+    result = generate_queries(cands, config.with_overrides(max_budget_usd=0.0), show_progress=False)
+    assert len(result.table) == 6 and bserver.request_count == 6 and result.report.cache_hits == first

@@ -83,3 +83,27 @@ def test_estimate_only_records_an_observation_calls_no_endpoint_and_materializes
     md = obs[-1].event_specific_data.asset_observation.metadata
     assert md["estimated_prompts"].value > 0 and md["cached_prompts"].value == 0
     assert md["estimated_cost_usd_max"].value > 0 and md["estimate"].value["tokenizer"].startswith("fallback:")
+
+
+def test_batch_mode_materialization_records_its_batches(workbench: Path) -> None:
+    from dagster_project.definitions import build_resources, defs, register_shards
+    from dagster_project.resources import LLMResource
+    from tests.support.batch_server import BatchServer
+
+    instance = dg.DagsterInstance.ephemeral()
+    register_shards(instance)
+    job = defs.resolve_job_def("synthesis_job")
+    assert job.execute_in_process(instance=instance, partition_key=SHARD,
+                                  asset_selection=[dg.AssetKey("raw_corpus"), dg.AssetKey("candidates")]).success
+    gq = defs.get_assets_def("generated_queries")
+    cands = defs.get_assets_def("candidates")
+    with BatchServer(responder=paragraph_responder) as server:
+        resources = build_resources()
+        resources["llm"] = LLMResource(backend="openai", base_url=server.base_url, model="test-model", styles="t2t",
+                                       max_tokens=64, max_invalid_retries=0, mode="batch", batch_poll_s=0.01)
+        res = dg.materialize([gq, cands.to_source_asset()], resources=resources, instance=instance,
+                             partition_key=SHARD, selection=[gq.key])
+        assert res.success and server.batch_creates == 1
+    md = next(m for m in res.get_asset_materialization_events()).materialization.metadata
+    assert md["llm_mode"].value == "batch" and md["llm_batches"].value[0]["status"] == "completed"
+    assert md["requests"].value == server.request_count > 0
