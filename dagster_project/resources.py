@@ -141,6 +141,8 @@ class LLMResource(dg.ConfigurableResource):
                                   "else none)")
     max_budget_tokens: int = Field(default=0, description="Hard cap on one materialization's tokens "
                                    "(0 = $GME_DATA_LLM_MAX_BUDGET_TOKENS, else none)")
+    max_run_budget_usd: float = Field(default=0.0, description="Cap on all partitions of one run together, "
+                                      "from the usage table (0 = $GME_DATA_LLM_MAX_RUN_BUDGET_USD, else none)")
     mode: str = Field(default="interactive", description="'interactive' (chat completions) or 'batch' (the "
                       "endpoint's Batch API: about half the price, answers within the completion window)")
     batch_poll_s: float = Field(default=30.0, description="batch: seconds between status checks")
@@ -155,7 +157,7 @@ class LLMResource(dg.ConfigurableResource):
         fields = self.model_dump()
         key_env = fields.pop("api_key_env")
         overrides = {k: v for k, v in fields.items() if v != ""}
-        for name in ("max_budget_usd", "max_budget_tokens"):  # 0 = the environment's cap (else none)
+        for name in ("max_budget_usd", "max_budget_tokens", "max_run_budget_usd"):  # 0 = the environment's cap (else none)
             if not overrides.get(name):
                 overrides.pop(name, None)
         overrides["cache_path"] = cache_path

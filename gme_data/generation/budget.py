@@ -42,6 +42,8 @@ class Budget:
     reserved_tokens: int = 0
     largest_reservation_usd: float = 0.0
     closed: str = ""
+    #: How the dollar cap is named in messages (a run-wide cap names itself here).
+    cap_name: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -60,7 +62,7 @@ class Budget:
                 raise BudgetExceeded(self.closed)
             over = []
             if self.max_usd > 0 and self.spent_usd + self.reserved_usd + res.usd > self.max_usd + 1e-12:
-                over.append(f"max_budget_usd={self.max_usd:g}")
+                over.append(self.cap_name or f"max_budget_usd={self.max_usd:g}")
             if self.max_tokens > 0 and self.spent_tokens + self.reserved_tokens + res.tokens > self.max_tokens:
                 over.append(f"max_budget_tokens={self.max_tokens}")
             if over:

@@ -57,8 +57,9 @@ _ENV = {
     "gguf_path": "GME_DATA_LLM_GGUF",
     "max_budget_usd": "GME_DATA_LLM_MAX_BUDGET_USD",
     "max_budget_tokens": "GME_DATA_LLM_MAX_BUDGET_TOKENS",
+    "max_run_budget_usd": "GME_DATA_LLM_MAX_RUN_BUDGET_USD",
 }
-_NUMERIC_ENV = {"max_budget_usd": float, "max_budget_tokens": int}
+_NUMERIC_ENV = {"max_budget_usd": float, "max_budget_tokens": int, "max_run_budget_usd": float}
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class GenerationConfig:
     price_completion_per_1k: float = 0.0
     max_budget_usd: float = 0.0  # hard cap on one run's spend (0 = none); see gme_data.generation.budget
     max_budget_tokens: int = 0  # hard cap on one run's prompt + completion tokens (0 = none)
+    max_run_budget_usd: float = 0.0  # cap on all partitions of one Dagster run together (0 = none)
     mode: str = "interactive"  # or "batch": the provider's Batch API (files + batches), see generation.batch
     batch_price_prompt_per_1k: float = -1.0  # -1 = half the interactive price (OpenAI's batch discount)
     batch_price_completion_per_1k: float = -1.0
@@ -149,6 +151,7 @@ class GenerationConfig:
                         "backoff_max_s": self.backoff_max_s, "price_prompt_per_1k": self.price_prompt_per_1k,
                         "price_completion_per_1k": self.price_completion_per_1k,
                         "max_budget_usd": self.max_budget_usd, "max_budget_tokens": self.max_budget_tokens,
+                        "max_run_budget_usd": self.max_run_budget_usd,
                         "min_query_words": self.min_query_words, "temperature": self.temperature,
                         "max_response_bytes": self.max_response_bytes, "llm_threads": self.llm_threads,
                         "max_copy_overlap": self.max_copy_overlap, "min_answer_support": self.min_answer_support}

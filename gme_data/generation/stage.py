@@ -42,7 +42,7 @@ from gme_data.generation.prompts import LANGUAGE_NAMES, PromptTemplate, load_pro
 from gme_data.generation.quality import check_query, prompt_copy
 from gme_data.generation.report import RunReport
 from gme_data.generation.tokens import prompt_counter
-from gme_data.generation.usage import record_usage, usage_rows
+from gme_data.generation.usage import record_usage, run_spend, usage_rows
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
 from gme_data.redaction import redact
@@ -309,6 +309,8 @@ def generate_queries(candidates: pd.DataFrame, config: GenerationConfig | None =
                                         start_timeout_s=config.server_start_timeout_s).start()
                 config = config.with_overrides(base_url=server.base_url, model=server.model.model_id)
             cache = ResponseCache(Path(cache_path or config.cache_path or cache_dir() / "llm_responses.duckdb"))
+            if config.max_run_budget_usd > 0:
+                _apply_run_budget(budget, config, cache, run_id, partition)
             backend = LLMBackend(config, cache, ledger, server, budget)
         try:
             if config.mode == "batch":
@@ -333,6 +335,17 @@ def generate_queries(candidates: pd.DataFrame, config: GenerationConfig | None =
     out = _assemble(results, config, backend, ledger, skipped, len(rows), started, server_info)
     out.report.batches = batches
     return out
+
+
+def _apply_run_budget(budget: Budget, config: GenerationConfig, cache: ResponseCache, run_id: str,
+                      partition: str) -> None:
+    """Lower this partition's dollar cap to what the run has left (``max_run_budget_usd`` minus the
+    spend the usage table holds for the run's other partitions)."""
+    spent = run_spend(cache, run_id, exclude_partition=partition) if run_id else 0.0
+    left = config.max_run_budget_usd - spent
+    if budget.max_usd <= 0 or left < budget.max_usd:
+        budget.max_usd = max(left, 1e-12)
+        budget.cap_name = f"max_run_budget_usd={config.max_run_budget_usd:g} (${spent:.6f} spent by other partitions)"
 
 
 def _budget_message(exc: BudgetExceeded, budget: Budget, ledger: Ledger, config: GenerationConfig,

@@ -75,3 +75,12 @@ def usage_markdown(by_prompt: dict[str, dict[str, int]]) -> str:
         lines.append(f"| {prompt} | {u['responses']} | {u['cache_hits']} | {u['prompt_tokens']} | "
                      f"{u['completion_tokens']} |")
     return "\n".join(lines)
+
+
+def run_spend(cache: ResponseCache, run_id: str, exclude_partition: str = "") -> float:
+    """Dollars the usage table records for ``run_id`` (other than ``exclude_partition``)."""
+    with cache.connection() as con:
+        con.execute(_SCHEMA)
+        row = con.execute("SELECT coalesce(sum(cost_usd), 0) FROM llm_usage WHERE run_id = ? AND partition <> ?",
+                          [run_id, exclude_partition]).fetchone()
+    return float(row[0])

@@ -107,3 +107,18 @@ def test_budget_from_the_environment_and_bad_values(monkeypatch: pytest.MonkeyPa
         GenerationConfig.from_env(backend="openai")
     with pytest.raises(InvalidInputError, match="max_budget_usd"):
         GenerationConfig(backend="openai", max_budget_usd=-1.0)
+
+
+def test_run_budget_spans_the_partitions_of_one_run(server, tmp_path: Path) -> None:
+    cands = candidates_frame(tmp_path, N)
+    config = _config(server, tmp_path, max_run_budget_usd=2.0)
+    first = generate_queries(cands.iloc[:4], config, show_progress=False, run_id="run-x", partition="a")
+    spent = first.report.cost_usd
+    assert first.report.requests == 4 and 0 < spent < 2.0
+    with pytest.raises(BudgetExceeded, match=r"max_run_budget_usd=2 \(\$[0-9.]+ spent by other partitions\)"):
+        generate_queries(cands.iloc[4:], config, show_progress=False, run_id="run-x", partition="b")
+    with ResponseCache(tmp_path / "llm_cache.duckdb") as cache:
+        usage = read_usage(cache, "run-x")
+    assert usage["cost_usd"].sum() <= 2.0 + 1e-9
+    other_run = generate_queries(cands.iloc[12:15], config, show_progress=False, run_id="run-y", partition="b")
+    assert other_run.report.requests == 3  # another run starts with the whole run budget
