@@ -107,3 +107,6 @@ def test_batch_mode_materialization_records_its_batches(workbench: Path) -> None
     md = next(m for m in res.get_asset_materialization_events()).materialization.metadata
     assert md["llm_mode"].value == "batch" and md["llm_batches"].value[0]["status"] == "completed"
     assert md["requests"].value == server.request_count > 0
+    reports = [p for p in workbench.rglob("*.html") if "generated_queries" in str(p)
+               and "usage_by_prompt" in p.read_text(errors="replace")]
+    assert reports, "the stage's quality report shows the usage per prompt"
