@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from gme_data.errors import ExportError
+from gme_data.export.folders import swap_into_place
 from gme_data.mining.embedding import clean
 
 #: Columns holding one image path per row, and one list of image paths per row.
@@ -165,13 +166,7 @@ def export_hf_dataset(table: pd.DataFrame, out_dir: str | Path) -> HFExport:
         for split, ds in dd.items():
             (tmp / DATA_DIR).mkdir(parents=True, exist_ok=True)
             ds.to_parquet(str(tmp / DATA_DIR / parquet_file_name(split)))
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from gme_data.errors import ExportError
+from gme_data.export.folders import swap_into_place
 from gme_data.export.hf_dataset import _as_list, _split_names
 from gme_data.mining.embedding import clean
 
@@ -131,13 +132,7 @@ def export_swift_embedding(table: pd.DataFrame, out_dir: str | Path) -> SwiftExp
                     k = len(r.get("negative_messages", []))
                     negatives[k] = negatives.get(k, 0) + 1
             rows[split] = len(view)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
