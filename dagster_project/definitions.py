@@ -39,6 +39,7 @@ from dagster_project.resources import (
     LLMResource,
     WorkbenchResource,
 )
+from dagster_project.versions import with_code_versions
 
 ASSET_MODULES = [
     raw_corpus_module, candidates_module, generated_queries_module, fused_queries_module,
@@ -60,7 +61,8 @@ def build_resources() -> dict:
     }
 
 
-all_assets = dg.load_assets_from_modules(ASSET_MODULES)
+#: every asset with its code version derived from its sources, prompts, suite, config defaults and models
+all_assets = with_code_versions(dg.load_assets_from_modules(ASSET_MODULES))
 
 defs = dg.Definitions(
     assets=all_assets,
