@@ -8,6 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.common import OWNERS, as_json, image_data_url
+from dagster_project import pools
 from dagster_project.data_versions import data_version
 from dagster_project.resources import EmbedderResource, WorkbenchResource
 from gme_data.records import stable_id
@@ -91,6 +92,7 @@ def _train(context: dg.AssetExecutionContext, name: str, table: pd.DataFrame, co
 @dg.asset(
     group_name="training",
     owners=OWNERS,
+    pool=pools.GPU,
     tags={"stage": "training"},
     kinds={"python", "pytorch"},
     description=(
@@ -112,6 +114,7 @@ def gme_model_stage1(
 @dg.asset(
     group_name="training",
     owners=OWNERS,
+    pool=pools.GPU,
     tags={"stage": "training"},
     kinds={"python", "pytorch"},
     description=(
