@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     from dagster_project.partitions import domains, umrb_datasets
 
     instance = dg.DagsterInstance.get()
+    from dagster_project.pools import apply_pool_limits
+
+    apply_pool_limits(instance)  # each pool's slots exist before any run claims one
     shards = register_shards(instance, args.shards)
     print(f"shards: {', '.join(shards)}")
     from dagster_project.resources import LLMResource

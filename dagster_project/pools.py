@@ -80,3 +80,15 @@ def llm_pool() -> str | None:
     if not backend:
         backend = "openai" if os.environ.get("GME_DATA_LLM_BASE_URL") else "local"
     return LLM_SERVER if backend == "local" else lineage_pool()
+
+
+ALL_POOLS = (LLM_SERVER, GPU, IMAGE_POOL_INDEX, DUCKDB_LINEAGE)
+
+
+def apply_pool_limits(instance: dg.DagsterInstance, limit: int = DEFAULT_LIMIT) -> None:
+    """Create each pool's slots up front, so two runs starting in the same instant cannot both find a
+    pool uninitialized and both take a first slot (seen with two Celery runs on SQLite storage)."""
+    for pool in ALL_POOLS:
+        info = instance.event_log_storage.get_concurrency_info(pool)
+        if info.slot_count != limit and info.using_default_limit:
+            instance.event_log_storage.set_concurrency_slots(pool, limit)

@@ -40,6 +40,7 @@ def test_two_runs_on_one_pool_run_one_after_the_other(tmp_path: Path) -> None:
     pools.write_instance_config(home)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.event_log_storage.get_concurrency_info(pools.GPU).limit == 1
+        pools.apply_pool_limits(instance)
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     outs = [tmp_path / f"run{i}.json" for i in range(2)]
     procs = [subprocess.Popen([sys.executable, "-m", "tests.spine.pool_probe", str(o)], env=env, cwd=REPO)
