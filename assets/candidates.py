@@ -6,6 +6,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.common import OWNERS, as_json, finish_stage, gallery_md, gate_spec, md_table
+from dagster_project import pools
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, WorkbenchResource
 from gme_data.candidates import DOMAINS, CandidatesConfig, build_candidates
@@ -32,6 +33,7 @@ def _domain_partition(df: pd.DataFrame) -> dict:
     partitions_def=source_shards,
     group_name="synthesis",
     owners=OWNERS,
+    pool=pools.lineage_pool(),
     tags={"stage": "candidates"},
     kinds={"python", "parquet"},
     check_specs=[gate_spec("candidates", "schema, nulls, lengths, 15 domains, confidence, uniqueness, "

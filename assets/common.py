@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from dagster_project.data_versions import data_version
 from dagster_project.io_manager import ParquetIOManager
 from dagster_project.report_server import report_url
 from gme_data.lineage import StageOutput, trace_sql
@@ -217,7 +218,9 @@ def _commit_stage(context: dg.AssetExecutionContext, asset_name: str, partition:
                       "changes_beyond_tolerance": len(drift.flagged) if drift is not None else 0,
                       "quality_report": dg.MetadataValue.url(report_url(report))})
     if result.success:
-        yield dg.Output(df if value is None else value, metadata=md)  # the IO manager writes the shard here
+        out = df if value is None else value
+        # the content hash: identical rows keep downstream in sync, changed rows mark it stale
+        yield dg.Output(out, metadata=md, data_version=data_version(out))  # the IO manager writes the shard here
         yield check
         if drift_check is not None:
             yield drift_check

@@ -12,6 +12,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.common import OWNERS, finish_stage, gallery_md, gate_spec, md_table
+from dagster_project import pools
 from dagster_project.partitions import domains
 from dagster_project.resources import LineageResource, WorkbenchResource
 from gme_data.lineage import StageOutput
@@ -38,6 +39,7 @@ def domain_slice(samples: pd.DataFrame, candidates: pd.DataFrame, domain: str) -
     partitions_def=domains,
     group_name="domains",
     owners=OWNERS,
+    pool=pools.lineage_pool(),
     tags={"stage": "release"},
     kinds={"python", "parquet"},
     ins={

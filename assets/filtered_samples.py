@@ -15,6 +15,7 @@ from assets.common import (
     md_table,
 )
 from assets.fused_queries import pair_key
+from dagster_project import pools
 from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from gme_data.filtering import FilterConfig, filter_samples
@@ -48,6 +49,7 @@ class FilteredSamplesConfig(dg.Config):
     partitions_def=source_shards,
     group_name="synthesis",
     owners=OWNERS,
+    pool=pools.lineage_pool(),
     tags={"stage": "filtering"},
     kinds={"python", "parquet"},
     check_specs=[gate_spec("filtered_samples", "schema, known combinations, no duplicate (query, positive) "

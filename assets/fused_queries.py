@@ -14,6 +14,7 @@ from assets.common import (
     gate_spec,
     md_table,
 )
+from dagster_project import pools
 from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, ImagePoolResource, LineageResource, WorkbenchResource
 from gme_data.filtering import FusedConfig, build_fused_queries
@@ -75,6 +76,7 @@ def pair_key(df: pd.DataFrame, q_text: str, q_image: str, p_text: str, p_image: 
     partitions_def=source_shards,
     group_name="synthesis",
     owners=OWNERS,
+    pool=pools.IMAGE_POOL_INDEX,
     tags={"stage": "fusion"},
     kinds={"python", "parquet", "faiss"},
     check_specs=[gate_spec("fused_queries", "unique ids, query text present, known combinations, "

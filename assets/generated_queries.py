@@ -6,6 +6,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.common import OWNERS, as_json, finish_stage, gate_spec, md_table
+from dagster_project import pools
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, LLMResource, WorkbenchResource
 from gme_data.generation import generate_queries
@@ -43,6 +44,7 @@ def _derive(df: pd.DataFrame) -> pd.DataFrame:
     partitions_def=source_shards,
     group_name="synthesis",
     owners=OWNERS,
+    pool=pools.llm_pool(),
     tags={"stage": "generation"},
     kinds={"python", "parquet", "openai"},
     check_specs=[gate_spec("generated_queries", "schema, non-empty queries within length bounds, query != "

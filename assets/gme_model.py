@@ -8,6 +8,8 @@ import pandas as pd
 from pydantic import Field
 
 from assets.common import OWNERS, as_json, image_data_url
+from dagster_project import pools
+from dagster_project.data_versions import data_version
 from dagster_project.resources import EmbedderResource, WorkbenchResource
 from gme_data.records import stable_id
 from gme_data.training.run import train_embedder
@@ -84,12 +86,13 @@ def _train(context: dg.AssetExecutionContext, name: str, table: pd.DataFrame, co
     (Path(out_dir) / "asset_report.json").write_text(json.dumps(report, indent=1, default=str))
     value = {"model_dir": report["model_dir"], "family": family, "init_from": init_from,
              "val_before": val_before, "val_final": val_final, "steps": report["steps"]}
-    return dg.Output(value, metadata=meta)
+    return dg.Output(value, metadata=meta, data_version=data_version(value))  # the manifest's content
 
 
 @dg.asset(
     group_name="training",
     owners=OWNERS,
+    pool=pools.GPU,
     tags={"stage": "training"},
     kinds={"python", "pytorch"},
     description=(
@@ -111,6 +114,7 @@ def gme_model_stage1(
 @dg.asset(
     group_name="training",
     owners=OWNERS,
+    pool=pools.GPU,
     tags={"stage": "training"},
     kinds={"python", "pytorch"},
     description=(

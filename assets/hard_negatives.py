@@ -5,6 +5,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.common import OWNERS, as_json, drift_spec, finish_stage, gate_spec
+from dagster_project import pools
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from gme_data import load_embedder
 from gme_data.mining import MiningConfig, mine_hard_negatives
@@ -67,6 +68,7 @@ def _run_mining(context, name: str, samples: pd.DataFrame, embedder, config: Min
 @dg.asset(
     group_name="training",
     owners=OWNERS,
+    pool=pools.GPU,
     tags={"stage": "mining"},
     kinds={"python", "parquet", "faiss"},
     check_specs=[gate_spec("hard_negatives", "K negatives per sample, no negative equal to its positive, "
@@ -94,6 +96,7 @@ def hard_negatives(
 @dg.asset(
     group_name="training",
     owners=OWNERS,
+    pool=pools.GPU,
     tags={"stage": "mining"},
     kinds={"python", "parquet", "faiss"},
     check_specs=[gate_spec("hard_negatives_stage2", "K negatives per sample, no negative equal to its "

@@ -5,6 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from assets.common import OWNERS, finish_stage, gate_spec
+from dagster_project import pools
 from dagster_project.catalog import SourceCatalogResource
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, WorkbenchResource
@@ -25,6 +26,7 @@ class RawCorpusConfig(dg.Config):
     partitions_def=source_shards,
     group_name="synthesis",
     owners=OWNERS,
+    pool=pools.lineage_pool(),
     tags={"stage": "sources"},
     kinds={"python", "parquet"},
     check_specs=[gate_spec("raw_corpus", "schema, unique ids, row-count bounds, PNG image paths")],

@@ -5,6 +5,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.common import OWNERS, as_json, finish_stage, gate_spec, md_table
+from dagster_project import pools
 from dagster_project.resources import LineageResource, WorkbenchResource
 from gme_data.records import COMBINATIONS
 from gme_data.training import TrainingSetConfig, build_training_set, export_training_set, mixture_report
@@ -39,6 +40,7 @@ def _derive(ratios: dict[str, float] | None, tolerance: float):
 @dg.asset(
     group_name="training",
     owners=OWNERS,
+    pool=pools.lineage_pool(),
     tags={"stage": "training_set"},
     kinds={"python", "parquet"},
     check_specs=[gate_spec("training_set", "mixture ratios within tolerance, no source document in both "

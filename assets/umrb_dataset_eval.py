@@ -13,6 +13,7 @@ from pydantic import Field
 
 from assets.common import OWNERS, finish_stage, gate_spec, md_table
 from assets.umrb_eval import dataset_rows, evaluate_beside_base
+from dagster_project import pools
 from dagster_project.partitions import umrb_datasets
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from gme_data.evaluation.registry import get_spec
@@ -31,6 +32,7 @@ class UmrbDatasetEvalConfig(dg.Config):
     partitions_def=umrb_datasets,
     group_name="evaluation_datasets",
     owners=OWNERS,
+    pool=pools.GPU,
     tags={"stage": "evaluation"},
     kinds={"python", "parquet"},
     check_specs=[gate_spec("umrb_dataset_eval", "the partition's dataset scored for every model, "

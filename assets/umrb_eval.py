@@ -8,6 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.common import OWNERS, as_json, finish_stage, image_data_url, md_table
+from dagster_project import pools
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from gme_data.evaluation.api import umrb_eval as run_umrb_eval
 from gme_data.evaluation.report import load_results
@@ -61,6 +62,7 @@ def evaluate_beside_base(gme_model: dict, embedder: EmbedderResource, workbench:
 @dg.asset(
     group_name="evaluation",
     owners=OWNERS,
+    pool=pools.GPU,
     tags={"stage": "evaluation"},
     kinds={"python", "duckdb"},
     check_specs=[dg.AssetCheckSpec("quality_gate", asset="umrb_eval", blocking=True,

@@ -16,8 +16,10 @@ from assets import raw_corpus as raw_corpus_module
 from assets import training_set as training_set_module
 from assets import umrb_dataset_eval as umrb_dataset_eval_module
 from assets import umrb_eval as umrb_eval_module
+from dagster_project.automation import automation_sensor, with_automation
 from dagster_project.catalog import SourceCatalogResource
 from dagster_project.executors import executor_from_env
+from dagster_project.freshness import umrb_eval_freshness
 from dagster_project.io_manager import ParquetIOManager
 from dagster_project.jobs import (
     domain_datasets_job,
@@ -39,6 +41,7 @@ from dagster_project.resources import (
     LLMResource,
     WorkbenchResource,
 )
+from dagster_project.versions import with_code_versions
 
 ASSET_MODULES = [
     raw_corpus_module, candidates_module, generated_queries_module, fused_queries_module,
@@ -60,13 +63,15 @@ def build_resources() -> dict:
     }
 
 
-all_assets = dg.load_assets_from_modules(ASSET_MODULES)
+#: every asset with its code version derived from its sources, prompts, suite, config defaults and models
+all_assets = with_automation(with_code_versions(dg.load_assets_from_modules(ASSET_MODULES)))
 
 defs = dg.Definitions(
     assets=all_assets,
+    asset_checks=[umrb_eval_freshness],
     jobs=[synthesis_job, training_eval_job, mine_train_job, evaluation_job, umrb_datasets_job, domain_datasets_job,
           exports_job, domain_exports_job],
-    sensors=[inbox_sensor],
+    sensors=[inbox_sensor, automation_sensor],
     schedules=[evaluation_schedule],
     resources=build_resources(),
     executor=executor_from_env(),

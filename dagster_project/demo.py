@@ -20,11 +20,14 @@ import dagster as dg
 
 
 def ensure_dagster_home() -> Path:
+    """``$DAGSTER_HOME`` (default var/dagster_home) with a dagster.yaml: telemetry off and the pool
+    limits of :mod:`dagster_project.pools`. An existing dagster.yaml is kept as it is."""
+    from dagster_project.pools import write_instance_config
+
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path("var/dagster_home").resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n")
+    cfg = write_instance_config(home, overwrite=False)
+    if "concurrency:" not in cfg.read_text():
+        print(f"note: {cfg} sets no concurrency pools; see docs/operators-guide.md (Concurrency pools)")
     return home
 
 
@@ -49,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     from dagster_project.partitions import domains, umrb_datasets
 
     instance = dg.DagsterInstance.get()
+    from dagster_project.pools import apply_pool_limits
+
+    apply_pool_limits(instance)  # each pool's slots exist before any run claims one
     shards = register_shards(instance, args.shards)
     print(f"shards: {', '.join(shards)}")
     from dagster_project.resources import LLMResource

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dagster_project.pools import write_instance_config
 from tests.support.processes import free_port, log_tail, stop_group
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,8 +85,7 @@ class UIStack:
 
 def stack_env(root: Path, reports_port: int) -> dict[str, str]:
     dagster_home = root / "dagster_home"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    write_instance_config(dagster_home)  # telemetry off, the project's concurrency pool limits
     env = dict(os.environ)
     env.update({
         "DAGSTER_HOME": str(dagster_home),
