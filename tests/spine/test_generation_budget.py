@@ -21,16 +21,22 @@ def _llm(server: OpenAICompatServer, budget: float):
                        price_completion_per_1k=2.0, max_budget_usd=budget)
 
 
-def test_materialization_fails_on_budget_and_continues_from_the_cache(workbench: Path) -> None:
-    from dagster_project.definitions import build_resources, defs, register_shards
+def _candidates_materialized() -> tuple[dg.DagsterInstance, dg.AssetsDefinition, dg.AssetsDefinition]:
+    """An instance where SHARD's raw_corpus and candidates are materialized, and the two assets generation needs."""
+    from dagster_project.definitions import defs, register_shards
 
     instance = dg.DagsterInstance.ephemeral()
     register_shards(instance)
     job = defs.resolve_job_def("synthesis_job")
     assert job.execute_in_process(instance=instance, partition_key=SHARD,
                                   asset_selection=[dg.AssetKey("raw_corpus"), dg.AssetKey("candidates")]).success
-    gq = defs.get_assets_def("generated_queries")
-    cands = defs.get_assets_def("candidates")
+    return instance, defs.get_assets_def("generated_queries"), defs.get_assets_def("candidates")
+
+
+def test_materialization_fails_on_budget_and_continues_from_the_cache(workbench: Path) -> None:
+    from dagster_project.definitions import build_resources
+
+    instance, gq, cands = _candidates_materialized()
     with OpenAICompatServer(responder=paragraph_responder) as server:
         resources = build_resources()
         resources["llm"] = _llm(server, budget=1.0)
@@ -59,15 +65,9 @@ def test_materialization_fails_on_budget_and_continues_from_the_cache(workbench:
 
 
 def test_estimate_only_records_an_observation_calls_no_endpoint_and_materializes_nothing(workbench: Path) -> None:
-    from dagster_project.definitions import build_resources, defs, register_shards
+    from dagster_project.definitions import build_resources
 
-    instance = dg.DagsterInstance.ephemeral()
-    register_shards(instance)
-    job = defs.resolve_job_def("synthesis_job")
-    assert job.execute_in_process(instance=instance, partition_key=SHARD,
-                                  asset_selection=[dg.AssetKey("raw_corpus"), dg.AssetKey("candidates")]).success
-    gq = defs.get_assets_def("generated_queries")
-    cands = defs.get_assets_def("candidates")
+    instance, gq, cands = _candidates_materialized()
     with OpenAICompatServer(responder=paragraph_responder) as server:
         resources = build_resources()
         resources["llm"] = _llm(server, budget=0.0)
@@ -86,17 +86,11 @@ def test_estimate_only_records_an_observation_calls_no_endpoint_and_materializes
 
 
 def test_batch_mode_materialization_records_its_batches(workbench: Path) -> None:
-    from dagster_project.definitions import build_resources, defs, register_shards
+    from dagster_project.definitions import build_resources
     from dagster_project.resources import LLMResource
     from tests.support.batch_server import BatchServer
 
-    instance = dg.DagsterInstance.ephemeral()
-    register_shards(instance)
-    job = defs.resolve_job_def("synthesis_job")
-    assert job.execute_in_process(instance=instance, partition_key=SHARD,
-                                  asset_selection=[dg.AssetKey("raw_corpus"), dg.AssetKey("candidates")]).success
-    gq = defs.get_assets_def("generated_queries")
-    cands = defs.get_assets_def("candidates")
+    instance, gq, cands = _candidates_materialized()
     with BatchServer(responder=paragraph_responder) as server:
         resources = build_resources()
         resources["llm"] = LLMResource(backend="openai", base_url=server.base_url, model="test-model", styles="t2t",

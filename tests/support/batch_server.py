@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from tests.support.http_replies import write_reply
 from tests.support.openai_server import (
     OpenAICompatServer,
     ServedResponse,
@@ -118,12 +119,7 @@ class _BatchHandler(_Handler):
                     self._send_json(200, self._public(parts[2]))
                 elif parts[1] == "files" and len(parts) == 4 and parts[3] == "content" \
                         and parts[2] in self.batch.files:
-                    data = self.batch.files[parts[2]]
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/octet-stream")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                    write_reply(self, 200, self.batch.files[parts[2]], "application/octet-stream")
                 else:
                     self._error(404, f"no such object {self.path}", "not_found")
             return

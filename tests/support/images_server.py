@@ -30,6 +30,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from tests.support.http_replies import write_reply
+
 BEHAVIOURS = ("ok", "429", "500", "malformed", "no_data", "bad_image", "bomb", "401_echo")
 
 
@@ -62,14 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        write_reply(self, status, json.dumps(payload).encode(), headers=headers)
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
         owner: ImagesServer = self.server.owner  # type: ignore[attr-defined]

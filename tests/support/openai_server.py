@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.http_replies import write_reply
+
 BEHAVIOURS = ("ok", "malformed", "refuse", "429", "500", "slow", "trickle", "trickle_headers", "huge",
               "401_echo", "400_echo", "gzip", "gzip_bomb")
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -152,13 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = gzip.compress(data, compresslevel=6)
             headers = {**(headers or {}), "Content-Encoding": "gzip"}
         try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            write_reply(self, status, data, headers=headers)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (e.g. its timeout)
             pass
 
