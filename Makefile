@@ -34,6 +34,7 @@ test: setup
 
 lint:
 	$(VENV)/bin/ruff check gme_data assets dagster_project quality tests benchmarks scripts
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports
 
 ## Regenerate the operator's-guide screenshots (real dagster dev + headless Chromium).
 screenshots:
