@@ -7,6 +7,7 @@ from pydantic import Field
 
 from assets.common import OWNERS, as_json, finish_stage, gallery_md, gate_spec, md_table
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, WorkbenchResource
 from gme_data.candidates import DOMAINS, CandidatesConfig, build_candidates
@@ -50,6 +51,7 @@ def candidates(
     raw_corpus: pd.DataFrame,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     cfg_kwargs = {"threshold": config.confidence_threshold, "phash_distance": config.phash_distance}
     if config.max_per_domain:
@@ -64,7 +66,7 @@ def candidates(
         "gallery": dg.MetadataValue.md(gallery_md(df.to_dict("records"), "image", "title")),
     }
     yield from finish_stage(
-        context, "candidates", df, output, lineage, workbench,
+        context, df, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_text_chars": config.min_text_chars, "max_text_chars": config.max_text_chars,
                      "domains": list(DOMAINS), "min_confidence": config.confidence_threshold,

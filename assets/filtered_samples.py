@@ -14,11 +14,12 @@ from assets.common import (
     gate_spec,
     md_table,
 )
-from assets.fused_queries import pair_key
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from gme_data.filtering import FilterConfig, filter_samples
+from gme_data.tables import pair_key
 
 #: The offline default (with OCR of text-bearing images, as EmbedderResource configures it) scores a
 #: matching entity image ~0.97 and a wrong one ~0.3-0.4 on the sample (measured), so its cut sits between.
@@ -70,6 +71,7 @@ def filtered_samples(
     embedder: EmbedderResource,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     threshold = config.image_score_threshold
     if threshold < 0 and embedder.is_offline() and embedder.ocr and embedder.ocr_min_boxes <= 1:
@@ -101,7 +103,7 @@ def filtered_samples(
         "report": as_json({k: v for k, v in rep.items() if k != "gallery"}),
     }
     yield from finish_stage(
-        context, "filtered_samples", df, result.lineage, lineage, workbench,
+        context, df, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_kept_fraction": lo, "max_kept_fraction": hi},
         derive=lambda d: d.assign(_pair_key=pair_key(d, "query_text", "query_image", "pos_text", "pos_image"),

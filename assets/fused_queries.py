@@ -15,6 +15,7 @@ from assets.common import (
     md_table,
 )
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, ImagePoolResource, LineageResource, WorkbenchResource
 from gme_data.filtering import FusedConfig, build_fused_queries
@@ -66,12 +67,6 @@ def entity_image_generator_public(config: FusedQueriesConfig) -> dict:
             "threshold": config.image_gen_threshold, "price_per_image": config.image_gen_price_per_image}
 
 
-def pair_key(df: pd.DataFrame, q_text: str, q_image: str, p_text: str, p_image: str) -> pd.Series:
-    """One string per (query, positive) pair, for the uniqueness expectation."""
-    cols = [df[c].fillna("").astype(str) for c in (q_text, q_image, p_text, p_image)]
-    return cols[0] + "\x1f" + cols[1] + "\x1f" + cols[2] + "\x1f" + cols[3]
-
-
 @dg.asset(
     partitions_def=source_shards,
     group_name="synthesis",
@@ -99,6 +94,7 @@ def fused_queries(
     image_pool: ImagePoolResource,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     model = embedder.load()
     thresholds = {"default": config.image_score_threshold} if config.image_score_threshold >= 0 else None
@@ -138,7 +134,7 @@ def fused_queries(
         metadata["image_generation"] = as_json({**rep["image_generation"],
                                                 "config": entity_image_generator_public(config)})
     yield from finish_stage(
-        context, "fused_queries", df, result.lineage, lineage, workbench,
+        context, df, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows},
         metadata=metadata, report_extra=rep,
         thresholds={"image_score": config.image_score_threshold if config.rule == "top1_above_threshold"

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from assets.common import OWNERS, as_json, drift_spec, finish_stage, gate_spec
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from gme_data import load_embedder
 from gme_data.mining import MiningConfig, mine_hard_negatives
@@ -48,8 +49,9 @@ def _derive(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _run_mining(context, name: str, samples: pd.DataFrame, embedder, config: MiningAssetConfig,
-                lineage: LineageResource, workbench: WorkbenchResource, extra: dict):
+def _run_mining(context: dg.AssetExecutionContext, samples: pd.DataFrame, embedder, config: MiningAssetConfig,
+                io_manager: ParquetIOManager, lineage: LineageResource, workbench: WorkbenchResource, extra: dict):
+    name = context.asset_key.to_user_string()
     result = mine_hard_negatives(samples, None, embedder, mining_config(config, name))
     stats = result.stats
     metadata = {"mined_with": str(getattr(embedder, "name", "?")), "mining_stats": as_json(stats), **extra}
@@ -57,7 +59,7 @@ def _run_mining(context, name: str, samples: pd.DataFrame, embedder, config: Min
         if isinstance(stats.get(key), (int, float)):
             metadata[key] = float(stats[key])
     yield from finish_stage(
-        context, name, result.table, result.lineage, lineage, workbench,
+        context, result.table, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_negatives": min(config.min_negatives, config.k), "max_negatives": config.k},
         derive=_derive, metadata=metadata, report_extra=stats,
@@ -87,10 +89,10 @@ def hard_negatives(
     embedder: EmbedderResource,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     model = embedder.load()
-    yield from _run_mining(context, "hard_negatives", filtered_samples, model, config, lineage, workbench,
-                           {"stage": 1})
+    yield from _run_mining(context, filtered_samples, model, config, io_manager, lineage, workbench, {"stage": 1})
 
 
 @dg.asset(
@@ -114,9 +116,8 @@ def hard_negatives_stage2(
     gme_model_stage1: dict,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
-    from gme_data import settings
-
-    model = load_embedder(gme_model_stage1["model_dir"], cache_dir=str(settings.cache_dir() / "embeddings"))
-    yield from _run_mining(context, "hard_negatives_stage2", training_set, model, config, lineage, workbench,
+    model = load_embedder(gme_model_stage1["model_dir"], cache_dir=str(workbench.cache_dir() / "embeddings"))
+    yield from _run_mining(context, training_set, model, config, io_manager, lineage, workbench,
                            {"stage": 2, "model_dir": gme_model_stage1["model_dir"]})

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from assets.common import OWNERS, as_json, finish_stage, gate_spec, md_table
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.resources import LineageResource, WorkbenchResource
 from gme_data.records import COMBINATIONS
 from gme_data.training import TrainingSetConfig, build_training_set, export_training_set, mixture_report
@@ -57,6 +58,7 @@ def training_set(
     hard_negatives: pd.DataFrame,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     unknown = [c for c in config.ratios if c not in COMBINATIONS]
     if unknown:
@@ -76,7 +78,7 @@ def training_set(
         "report": as_json(result.report),
     }
     yield from finish_stage(
-        context, "training_set", result.table, result.lineage, lineage, workbench,
+        context, result.table, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows, "ratio_tolerance": config.tolerance},
         derive=_derive(ratios, config.tolerance), metadata=metadata, report_extra=result.report,
     )

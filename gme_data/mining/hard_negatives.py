@@ -31,7 +31,6 @@ from tqdm.auto import tqdm
 from gme_data.errors import InvalidInputError
 from gme_data.lineage import DROPPED, Edge, StageOutput
 from gme_data.mining.embedding import (
-    clean,
     encode,
     encode_with_instructions,
     row_item,
@@ -39,6 +38,7 @@ from gme_data.mining.embedding import (
     topk,
 )
 from gme_data.records import Item
+from gme_data.tables import corpus_text, require_columns, value_or_none
 
 SAMPLE_COLUMNS = ("id", "combination", "instruction", "query_text", "query_image", "pos_id", "pos_text",
                   "pos_image", "source_id")
@@ -111,35 +111,22 @@ class _Pool:
 
 def pool_from_samples(samples: pd.DataFrame) -> pd.DataFrame:
     """A candidate pool (``id, text, image``) made of the samples' positives, one row per ``pos_id``."""
-    _require(samples, ("pos_id", "pos_text", "pos_image"), "samples")
+    require_columns(samples, ("pos_id", "pos_text", "pos_image"), "samples")
     pool = samples[["pos_id", "pos_text", "pos_image"]].rename(
         columns={"pos_id": "id", "pos_text": "text", "pos_image": "image"})
     return pool.drop_duplicates("id").reset_index(drop=True)
 
 
-def _require(df: pd.DataFrame, cols: tuple[str, ...], name: str) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise InvalidInputError(f"{name} table is missing columns {missing} (has {list(df.columns)})")
-
-
-def _pool_text(row: dict[str, Any]) -> str | None:
-    text, title = clean(row.get("text")), clean(row.get("title"))
-    if title and text and not str(text).startswith(str(title)):
-        return f"{title} {text}"
-    return text if text is not None else title
-
-
 def _embed_pool(pool: pd.DataFrame, embedder: Any, cfg: MiningConfig) -> _Pool:
-    _require(pool, ("id",), "candidate pool")
+    require_columns(pool, ("id",), "candidate pool")
     if "text" not in pool.columns and "image" not in pool.columns:
         raise InvalidInputError("candidate pool needs a 'text' and/or an 'image' column")
     rows = pool.drop_duplicates("id").to_dict("records")
     items: list[Item] = []
     for i, row in enumerate(rows):
-        if clean(row.get("id")) is None:
+        if value_or_none(row.get("id")) is None:
             raise InvalidInputError(f"candidate pool row {i}: empty id")
-        r = {"text": _pool_text(row), "image": clean(row.get("image"))}
+        r = {"text": corpus_text(row.get("title"), row.get("text")), "image": value_or_none(row.get("image"))}
         items.append(row_item(r, "text", "image", row["id"], where=f"candidate pool row {i} (id {row['id']})"))
     emb = encode(embedder, items, "candidate", None, cfg.batch_size, cfg.show_progress)
     mods = [it.modality if cfg.match_modality else "all" for it in items]
@@ -168,7 +155,7 @@ def mine_hard_negatives(samples: pd.DataFrame, pool: pd.DataFrame | None, embedd
     cfg = config or MiningConfig()
     if overrides:
         cfg = MiningConfig(**{**asdict(cfg), **overrides})
-    _require(samples, ("id", "query_text", "query_image", "pos_id", "pos_text", "pos_image"), "samples")
+    require_columns(samples, ("id", "query_text", "query_image", "pos_id", "pos_text", "pos_image"), "samples")
     if pool is None:
         pool = pool_from_samples(samples)
     model_name = str(getattr(embedder, "name", type(embedder).__name__))
@@ -191,7 +178,7 @@ def mine_hard_negatives(samples: pd.DataFrame, pool: pd.DataFrame | None, embedd
         where = f"samples row {i} (id {row.get('id')})"
         q_items.append(row_item(row, "query_text", "query_image", row.get("id"), where=where))
         p_items.append(row_item(row, "pos_text", "pos_image", row.get("pos_id"), where=where))
-        instructions.append(clean(row.get("instruction")) if "instruction" in row else None)
+        instructions.append(value_or_none(row.get("instruction")) if "instruction" in row else None)
     q_emb = encode_with_instructions(embedder, q_items, "query", instructions, cfg.batch_size, cfg.show_progress)
     uniq: dict[tuple, int] = {}
     p_index = []
@@ -222,7 +209,7 @@ def mine_hard_negatives(samples: pd.DataFrame, pool: pd.DataFrame | None, embedd
     iterator = tqdm(range(len(rows)), desc="mining", disable=not cfg.show_progress)
     for i in iterator:
         row, pit = rows[i], p_items[i]
-        sid, pos_id = str(row["id"]), clean(row.get("pos_id"))
+        sid, pos_id = str(row["id"]), value_or_none(row.get("pos_id"))
         s_pos = float(pos_scores[i])
         threshold = s_pos - cfg.margin
         if cfg.max_score is not None:
