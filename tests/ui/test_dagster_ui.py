@@ -22,7 +22,7 @@ from tests.ui.harness import (
     wait_for_run,
 )
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
 expect.set_options(timeout=60_000)  # a loaded CI machine: the UI may take a while to fetch
 
 SYNTHESIS = ("raw_corpus", "candidates", "generated_queries", "fused_queries", "filtered_samples")
@@ -51,6 +51,7 @@ def test_no_community_dialog_over_the_asset_graph(stack: UIStack, page) -> None:
     assert page.get_by_text("Join the Dagster community", exact=False).count() == 0
 
 
+@pytest.mark.slow
 def test_materialize_from_ui_then_gate_and_report(stack: UIStack, page) -> None:
     # (b) launch raw_corpus + candidates for the smallest sample shard from the graph's own button
     t0 = time.monotonic()

@@ -20,7 +20,7 @@ from dagster_project.ui import group_members
 from tests.support.processes import free_port, log_tail, stop_group
 from tests.ui.harness import REPO, UIStack, stack_env, wait_code_location, wait_http
 
-pytestmark = [pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def _stack_processes(launcher: psutil.Process) -> dict[int, str]:

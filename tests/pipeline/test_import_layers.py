@@ -48,3 +48,13 @@ def test_an_upward_import_breaks_the_contracts(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "dagster_project.executors is not allowed to import dagster_project.definitions" in done.stdout
     assert "0 kept, 2 broken" in done.stdout
+
+
+def test_stage_modules_import_no_other_stage_module() -> None:
+    """Shared helpers live in assets.common or the library, so a stage module never imports a sibling."""
+    import grimp
+
+    graph = grimp.build_graph("assets", cache_dir=None)
+    for module in sorted(graph.modules - {"assets", "assets.common"}):
+        siblings = graph.find_modules_directly_imported_by(module) - {"assets.common"}
+        assert siblings == set(), f"{module} imports {sorted(siblings)}"
