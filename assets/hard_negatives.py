@@ -8,32 +8,26 @@ from assets.common import OWNERS, as_json, drift_spec, finish_stage, gate_spec
 from dagster_project import pools
 from dagster_project.io_manager import ParquetIOManager
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
+from dagster_project.stage_config import library_config, stage_config_class
 from gme_data import load_embedder
 from gme_data.mining import MiningConfig, mine_hard_negatives
 
-
-class MiningAssetConfig(dg.Config):
-    k: int = Field(default=8, description="Hard negatives kept per sample (GME: 8)")
-    top_n: int = Field(default=100, description="Neighbours retrieved per query before the guards")
-    margin: float = Field(default=0.05, description="False-negative guard: drop candidates scoring >= "
-                                                    "positive score - margin")
-    max_score: float = Field(default=-1.0, description="Absolute false-negative cap (<0 = off)")
-    match_modality: bool = Field(default=True, description="Negatives share the positive's modality")
-    fill_random: bool = Field(default=True, description="Top up with random negatives when fewer than k remain")
-    min_negatives: int = Field(default=0, description="Fewer mined negatives drops the sample. 0 keeps samples "
-                               "whose candidates all fall inside the false-negative margin (the trainer then "
-                               "gives them random negatives, GME's first stage), so no modality is lost")
-    seed: int = Field(default=0)
-    min_rows: int = Field(default=1, description="Gate: fewest samples")
-    max_rows: int = Field(default=50_000_000, description="Gate: most samples")
+#: The mining fields of :class:`MiningConfig` (declared there) plus the gate's bounds. ``min_negatives``
+#: defaults to 0 here: samples whose candidates all fall inside the false-negative margin are kept
+#: (the trainer gives them random negatives, GME's first stage), so no modality is lost.
+MiningAssetConfig = stage_config_class(
+    "MiningAssetConfig", MiningConfig, module=__name__,
+    fields=("k", "top_n", "margin", "max_score", "match_modality", "fill_random", "min_negatives", "seed"),
+    defaults={"min_negatives": 0},
+    extra={"min_rows": (int, Field(default=1, description="Gate: fewest samples")),
+           "max_rows": (int, Field(default=50_000_000, description="Gate: most samples"))},
+)
 
 
-def mining_config(config: MiningAssetConfig, stage: str) -> MiningConfig:
-    return MiningConfig(k=config.k, top_n=config.top_n, margin=config.margin,
-                        max_score=config.max_score if config.max_score >= 0 else None,
-                        match_modality=config.match_modality, fill_random=config.fill_random,
-                        min_negatives=min(config.min_negatives, config.k), seed=config.seed, stage=stage,
-                        show_progress=True)
+def mining_config(config: dg.Config, stage: str) -> MiningConfig:
+    """The library config of a run (``min_negatives`` at most ``k``)."""
+    min_negatives = None if config.min_negatives is None else min(config.min_negatives, config.k)
+    return library_config(config, MiningConfig, stage=stage, show_progress=True, min_negatives=min_negatives)
 
 
 def _derive(df: pd.DataFrame) -> pd.DataFrame:
@@ -52,7 +46,8 @@ def _derive(df: pd.DataFrame) -> pd.DataFrame:
 def _run_mining(context: dg.AssetExecutionContext, samples: pd.DataFrame, embedder, config: MiningAssetConfig,
                 io_manager: ParquetIOManager, lineage: LineageResource, workbench: WorkbenchResource, extra: dict):
     name = context.asset_key.to_user_string()
-    result = mine_hard_negatives(samples, None, embedder, mining_config(config, name))
+    cfg = mining_config(config, name)
+    result = mine_hard_negatives(samples, None, embedder, cfg)
     stats = result.stats
     metadata = {"mined_with": str(getattr(embedder, "name", "?")), "mining_stats": as_json(stats), **extra}
     for key in ("mean_positive_rank", "false_negative_fraction", "mean_negative_score"):
@@ -61,7 +56,7 @@ def _run_mining(context: dg.AssetExecutionContext, samples: pd.DataFrame, embedd
     yield from finish_stage(
         context, result.table, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
-                     "min_negatives": min(config.min_negatives, config.k), "max_negatives": config.k},
+                     "min_negatives": cfg.required, "max_negatives": cfg.k},
         derive=_derive, metadata=metadata, report_extra=stats,
         thresholds={"hard_negative_margin": -config.margin}, inputs=samples,
     )

@@ -21,11 +21,12 @@ columns are replaced.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from gme_data.errors import InvalidInputError
@@ -38,6 +39,7 @@ from gme_data.mining.embedding import (
     topk,
 )
 from gme_data.records import Item
+from gme_data.stage_config import StageConfig, with_changes
 from gme_data.tables import corpus_text, require_columns, value_or_none
 
 SAMPLE_COLUMNS = ("id", "combination", "instruction", "query_text", "query_image", "pos_id", "pos_text",
@@ -48,33 +50,27 @@ EXTRA_COLUMNS = ("positive_score", "positive_rank", "mined_with")
 MAX_FN_EDGES = 16
 
 
-@dataclass
-class MiningConfig:
-    """How negatives are mined.
+class MiningConfig(StageConfig):
+    """How negatives are mined (``show_progress``: a progress bar; ``stage``: the lineage stage name)."""
 
-    ``k``: negatives kept per sample. ``top_n``: neighbours retrieved per query. ``margin``: a
-    candidate scoring ``>= positive_score - margin`` is treated as a likely false negative.
-    ``max_score``: optional absolute cap (candidates at or above it are false negatives too).
-    ``match_modality``: negatives come only from candidates of the positive's modality.
-    ``fill_random``: top up with random (guard-passing) candidates when fewer than ``k`` remain.
-    ``min_negatives``: fewer negatives than this drops the sample (default ``k``; 1 keeps short
-    lists; 0 keeps every sample, mined negatives or not). ``seed``: random fill is deterministic per (seed, sample id).
-    """
-
-    k: int = 8
-    top_n: int = 100
-    margin: float = 0.05
-    max_score: float | None = None
-    match_modality: bool = True
-    fill_random: bool = True
-    min_negatives: int | None = None
-    seed: int = 0
-    batch_size: int = 32
-    exact_max_pool: int = 50_000
+    k: int = Field(default=8, description="Hard negatives kept per sample (GME: 8)")
+    top_n: int = Field(default=100, description="Neighbours retrieved per query before the guards")
+    margin: float = Field(default=0.05, description="False-negative guard: drop candidates scoring >= "
+                                                    "positive score - margin")
+    max_score: float | None = Field(default=None, description="Absolute false-negative cap: candidates at or "
+                                                               "above it are false negatives too (None = off)")
+    match_modality: bool = Field(default=True, description="Negatives share the positive's modality")
+    fill_random: bool = Field(default=True, description="Top up with random (guard-passing) negatives when "
+                                                        "fewer than k remain")
+    min_negatives: int | None = Field(default=None, description="Fewer negatives drops the sample (None = k; "
+                                      "1 keeps short lists; 0 keeps every sample, mined negatives or not)")
+    seed: int = Field(default=0, description="Random fill is deterministic per (seed, sample id)")
+    batch_size: int = Field(default=32, description="Items per embedding batch")
+    exact_max_pool: int = Field(default=50_000, description="Pools up to this size are searched exactly")
     show_progress: bool = False
     stage: str = "hard_negatives"
 
-    def __post_init__(self) -> None:
+    def model_post_init(self, _context: Any) -> None:
         if self.k < 1:
             raise InvalidInputError(f"mining config: k must be >= 1, got {self.k}")
         if self.top_n < 1:
@@ -154,7 +150,7 @@ def mine_hard_negatives(samples: pd.DataFrame, pool: pd.DataFrame | None, embedd
     """
     cfg = config or MiningConfig()
     if overrides:
-        cfg = MiningConfig(**{**asdict(cfg), **overrides})
+        cfg = with_changes(cfg, **overrides)
     require_columns(samples, ("id", "query_text", "query_image", "pos_id", "pos_text", "pos_image"), "samples")
     if pool is None:
         pool = pool_from_samples(samples)
