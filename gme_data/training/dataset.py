@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from gme_data.errors import InvalidInputError
 from gme_data.lineage import StageOutput
 from gme_data.mining.embedding import list_value, same_content
 from gme_data.records import COMBINATIONS
+from gme_data.stage_config import StageConfig, with_changes
 from gme_data.tables import value_or_none
 
 #: GME's mix (paper): T->T 1M, I->I 1M, cross-modal 2M, fused 2M (split evenly inside each group).
@@ -36,23 +38,20 @@ DEFAULT_RATIOS: dict[str, float] = {
 SPLITS = ("train", "validation")
 
 
-@dataclass
-class TrainingSetConfig:
-    """``ratios``: combination -> weight (renormalised over those present; 0 excludes one).
-    ``total``: cap on rows kept (None = as many as the ratios allow). ``tolerance``: allowed
-    absolute difference between achieved and target shares. ``validation_fraction``: share of
-    source documents held out. ``seed`` drives downsampling; ``split_salt`` the split hash.
-    """
+class TrainingSetConfig(StageConfig):
+    """How the training mixture is drawn (``split_salt``: the split hash's salt; ``stage``: lineage name)."""
 
-    ratios: dict[str, float] | None = None
-    total: int | None = None
-    tolerance: float = 0.02
-    validation_fraction: float = 0.1
-    seed: int = 0
+    ratios: dict[str, float] | None = Field(default=None, description="Combination -> weight (e.g. "
+                                            "{'T->T': 1, 'IT->T': 2}; 0 excludes one); None = GME's balanced "
+                                            "mix; renormalised over the combinations present")
+    total: int | None = Field(default=None, description="Cap on rows kept (None = as many as the ratios allow)")
+    tolerance: float = Field(default=0.02, description="Allowed |achieved - target| share (the gate's bound)")
+    validation_fraction: float = Field(default=0.1, description="Share of source documents held out")
+    seed: int = Field(default=0, description="Seed of the downsampling")
     split_salt: str = "gme-data-split-v1"
     stage: str = "training_set"
 
-    def __post_init__(self) -> None:
+    def model_post_init(self, _context: Any) -> None:
         if not 0.0 <= self.validation_fraction < 1.0:
             raise InvalidInputError(f"training set config: validation_fraction must be in [0, 1), "
                                     f"got {self.validation_fraction}")
@@ -150,7 +149,7 @@ def build_training_set(hard_negatives: pd.DataFrame, config: TrainingSetConfig |
     ``combination_not_in_mixture``) and a report (shares, tolerance, split sizes)."""
     cfg = config or TrainingSetConfig()
     if overrides:
-        cfg = TrainingSetConfig(**{**cfg.__dict__, **overrides})
+        cfg = with_changes(cfg, **overrides)
     if "id" not in hard_negatives.columns:
         raise InvalidInputError("training set input has no 'id' column")
     df = hard_negatives.reset_index(drop=True).copy()
