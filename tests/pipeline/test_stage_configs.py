@@ -12,8 +12,10 @@ from dagster_project.stage_config import CARRIED, library_config
 from gme_data.candidates import CandidatesConfig
 from gme_data.errors import InvalidInputError
 from gme_data.filtering import FilterConfig, FusedConfig
+from gme_data.generation import GenerationConfig
 from gme_data.generation.entity_images import ImageGenConfig
 from gme_data.mining import MiningConfig
+from gme_data.pool import PoolConfig
 from gme_data.stage_config import StageConfig, with_changes
 from gme_data.training import TrainingSetConfig
 from gme_data.training.trainer import TrainConfig
@@ -55,7 +57,7 @@ def test_library_config_from_a_run_and_what_the_asset_fixes() -> None:
 
 
 @pytest.mark.parametrize("cls", [CandidatesConfig, MiningConfig, TrainingSetConfig, TrainConfig, FusedConfig,
-                                 FilterConfig, ImageGenConfig])
+                                 FilterConfig, ImageGenConfig, PoolConfig, GenerationConfig])
 def test_library_configs_are_stage_configs_built_by_keyword(cls: type[StageConfig]) -> None:
     cfg = cls()
     assert isinstance(cfg, StageConfig)
