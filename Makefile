@@ -22,9 +22,8 @@ materialize:
 	$(PY) -m dagster_project.demo
 
 ui:
-	@echo "Dagster UI on http://127.0.0.1:$${GME_DATA_UI_PORT:-3000}, quality reports on $(GME_DATA_REPORTS_URL) (Ctrl-C stops both)"
-	$(PY) -m dagster_project.report_server --port $(GME_DATA_REPORTS_PORT) & trap "kill $$!" EXIT; \
-	$(VENV)/bin/dagster dev -h 127.0.0.1 -p $${GME_DATA_UI_PORT:-3000} -w workspace.yaml
+	@echo "Dagster UI on http://127.0.0.1:$${GME_DATA_UI_PORT:-3000}, quality reports on $(GME_DATA_REPORTS_URL) (Ctrl-C or SIGTERM stops all of it)"
+	exec $(PY) -m dagster_project.ui --port $${GME_DATA_UI_PORT:-3000} --reports-port $(GME_DATA_REPORTS_PORT)
 
 ## Install and run the whole test suite (what CI runs).
 test: setup
@@ -34,6 +33,7 @@ test: setup
 
 lint:
 	$(VENV)/bin/ruff check gme_data assets dagster_project quality tests benchmarks scripts
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/lint-imports
 
 ## Regenerate the operator's-guide screenshots (real dagster dev + headless Chromium).
 screenshots:

@@ -7,21 +7,23 @@ from pydantic import Field
 
 from assets.common import OWNERS, as_json, finish_stage, gallery_md, gate_spec, md_table
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, WorkbenchResource
+from dagster_project.stage_config import library_config, stage_config_class
 from gme_data.candidates import DOMAINS, CandidatesConfig, build_candidates
 
-
-class CandidatesAssetConfig(dg.Config):
-    confidence_threshold: float = Field(default=0.5, description="Keep paragraphs whose domain confidence >= this")
-    phash_distance: int = Field(default=6, description="Images within this pHash Hamming distance are duplicates")
-    max_per_domain: int = Field(default=0, description="Cap per domain for balance (0 = no cap)")
-    balance_ratio: float = Field(default=0.0, description="Cap = ratio x smallest domain count (0 = off)")
-    min_rows: int = Field(default=1, description="Gate: fewest candidates a shard may yield")
-    max_rows: int = Field(default=5_000_000, description="Gate: most candidates a shard may yield")
-    min_text_chars: int = Field(default=20, description="Gate: shortest paragraph")
-    max_text_chars: int = Field(default=20_000, description="Gate: longest paragraph")
-    max_domain_kl: float = Field(default=0.5, description="Gate: KL(domain distribution || uniform) bound")
+#: The classifier and balance fields of :class:`CandidatesConfig` (declared there) plus the gate's bounds.
+CandidatesAssetConfig = stage_config_class(
+    "CandidatesAssetConfig", CandidatesConfig, module=__name__,
+    fields=("threshold", "phash_distance", "max_per_domain", "balance_ratio"),
+    extra={"min_rows": (int, Field(default=1, description="Gate: fewest candidates a shard may yield")),
+           "max_rows": (int, Field(default=5_000_000, description="Gate: most candidates a shard may yield")),
+           "min_text_chars": (int, Field(default=20, description="Gate: shortest paragraph")),
+           "max_text_chars": (int, Field(default=20_000, description="Gate: longest paragraph")),
+           "max_domain_kl": (float, Field(default=0.5, description="Gate: KL(domain distribution || uniform) "
+                                                                   "bound"))},
+)
 
 
 def _domain_partition(df: pd.DataFrame) -> dict:
@@ -50,13 +52,9 @@ def candidates(
     raw_corpus: pd.DataFrame,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
-    cfg_kwargs = {"threshold": config.confidence_threshold, "phash_distance": config.phash_distance}
-    if config.max_per_domain:
-        cfg_kwargs["max_per_domain"] = config.max_per_domain
-    if config.balance_ratio:
-        cfg_kwargs["balance_ratio"] = config.balance_ratio
-    df, output, report = build_candidates(raw_corpus, CandidatesConfig(**cfg_kwargs))
+    df, output, report = build_candidates(raw_corpus, library_config(config, CandidatesConfig))
     counts = df["domain"].value_counts().rename_axis("domain").reset_index(name="n") if len(df) else None
     metadata = {
         "domain_counts": dg.MetadataValue.md(md_table(counts) if counts is not None else "_none_"),
@@ -64,10 +62,10 @@ def candidates(
         "gallery": dg.MetadataValue.md(gallery_md(df.to_dict("records"), "image", "title")),
     }
     yield from finish_stage(
-        context, "candidates", df, output, lineage, workbench,
+        context, df, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_text_chars": config.min_text_chars, "max_text_chars": config.max_text_chars,
-                     "domains": list(DOMAINS), "min_confidence": config.confidence_threshold,
+                     "domains": list(DOMAINS), "min_confidence": config.threshold,
                      "domain_partition": _domain_partition(df), "max_domain_kl": config.max_domain_kl},
         metadata=metadata, report_extra=report,
     )

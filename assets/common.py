@@ -15,6 +15,7 @@ import pandas as pd
 from dagster_project.data_versions import data_version
 from dagster_project.io_manager import ParquetIOManager
 from dagster_project.report_server import report_url
+from dagster_project.resources import LineageResource, WorkbenchResource
 from gme_data.lineage import StageOutput, trace_sql
 from gme_data.storage_names import code_fence, sql_literal
 from quality.gates import GateResult, data_docs_index, run_gate
@@ -103,11 +104,12 @@ def gallery_md(rows: list[dict[str, Any]], image_key: str, text_key: str, limit:
 
 def finish_stage(
     context: dg.AssetExecutionContext,
-    asset_name: str,
     df: pd.DataFrame,
     output: StageOutput,
-    lineage: Any,
-    workbench: Any,
+    *,
+    io_manager: ParquetIOManager,
+    lineage: LineageResource,
+    workbench: WorkbenchResource,
     gate_params: dict[str, Any],
     derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     metadata: dict[str, Any] | None = None,
@@ -119,18 +121,23 @@ def finish_stage(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Write lineage, run the gate, render the report, then yield the output and the check result.
 
+    The asset is the one ``context`` materializes; ``io_manager``, ``lineage`` and ``workbench`` are
+    the resources injected into it (so a configured storage base, lineage store or home is followed).
     The report carries plots (each filter score against ``thresholds``, lengths, drops, kept rows by
     combination and by ``domains``), examples per drop reason (looked up in ``inputs``, the rows the
     stage judged), drift against the previous run and a link to the gate's GX Data Docs page.
-    When the gate fails, the table is quarantined instead of materialized, the check result is
-    recorded and the step fails with the failed expectations as its message.
+    When the gate fails, the table is quarantined (under the injected IO manager's base) instead of
+    materialized, the check result is recorded and the step fails with the failed expectations as its message.
     """
+    if not isinstance(io_manager, ParquetIOManager):
+        raise TypeError(f"finish_stage needs the ParquetIOManager as io_manager; got {type(io_manager).__name__}")
+    asset_name = context.asset_key.to_user_string()
     partition = context.partition_key if context.has_partition_key else None
     gate_df = derive(df.copy()) if derive is not None else df
     reports_root = workbench.reports_dir()
     result: GateResult = run_gate(gate_df, asset_name, gate_params, data_docs_root=reports_root,
                                   run_name=f"{context.run_id}__{partition or 'all'}")
-    io = ParquetIOManager()
+    io = io_manager
     # One run at a time per partition from its lineage write until its shard (or quarantine) is in place,
     # so two runs of one partition cannot leave lineage of one beside the table of the other.
     with io.lock(asset_name, partition, log=context.log.info):
@@ -142,7 +149,7 @@ def finish_stage(
 
 
 def _commit_stage(context: dg.AssetExecutionContext, asset_name: str, partition: str | None, df: pd.DataFrame,
-                  output: StageOutput, lineage: Any, reports_root: Path, result: GateResult, io: ParquetIOManager,
+                  output: StageOutput, lineage: LineageResource, reports_root: Path, result: GateResult, io: ParquetIOManager,
                   metadata: dict[str, Any] | None, report_extra: dict[str, Any] | None, value: Any,
                   thresholds: dict[str, float | None] | None, inputs: pd.DataFrame | None,
                   domains: pd.Series | None) -> Iterator[dg.Output | dg.AssetCheckResult]:

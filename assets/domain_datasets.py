@@ -13,6 +13,7 @@ from pydantic import Field
 
 from assets.common import OWNERS, finish_stage, gallery_md, gate_spec, md_table
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import domains
 from dagster_project.resources import LineageResource, WorkbenchResource
 from gme_data.lineage import StageOutput
@@ -60,6 +61,7 @@ def domain_datasets(
     candidates: pd.DataFrame,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     domain = context.partition_key
     table = domain_slice(filtered_samples, candidates, domain)
@@ -91,7 +93,7 @@ def domain_datasets(
         return df.assign(_expected_domain=domain, _n_combinations=df["combination"].nunique())
 
     yield from finish_stage(
-        context, "domain_datasets", table, output, lineage, workbench,
+        context, table, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_combinations": config.min_combinations, "combinations": list(COMBINATIONS)},
         derive=derive, metadata=metadata, report_extra={"domain": domain, "samples": len(table)},

@@ -14,35 +14,37 @@ from assets.common import (
     gate_spec,
     md_table,
 )
-from assets.fused_queries import pair_key
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
+from dagster_project.stage_config import library_config, stage_config_class
 from gme_data.filtering import FilterConfig, filter_samples
+from gme_data.tables import pair_key
 
 #: The offline default (with OCR of text-bearing images, as EmbedderResource configures it) scores a
 #: matching entity image ~0.97 and a wrong one ~0.3-0.4 on the sample (measured), so its cut sits between.
 OFFLINE_IMAGE_SCORE_THRESHOLD = 0.5
 
 
-class FilteredSamplesConfig(dg.Config):
-    image_score_threshold: float = Field(default=-1.0, description="Drop samples whose image-text score is "
-                                         "below this; <0 = per embedder: 0.5 for the offline default with "
-                                         "poster OCR, 0.2 for CLIP (GME's cut), a SigLIP checkpoint's own "
-                                         "sigmoid 50% point (-bias/scale), else gme_data.filtering's table")
-    consistency_model: str = Field(default="", description="sentence-transformers model for the consistency "
-                                   "filter; '' = bundled all-MiniLM-L6-v2")
-    consistency_top_k: int = Field(default=20, description="The positive must rank in the text retriever's top k")
-    dedup_text_threshold: float = Field(default=0.95, description="Query cosine at/above which samples are duplicates")
-    dedup_phash_max_distance: int = Field(default=4, description="Query images within this pHash distance are equal")
-    min_query_chars: int = Field(default=8)
-    max_query_chars: int = Field(default=512)
-    min_kept_fraction: float = Field(default=0.05, description="Gate: a filter run keeping less fails")
-    max_kept_fraction: float = Field(default=0.999, description="Gate: a filter run keeping everything fails")
-    kept_fraction_min_samples: int = Field(default=20, description="Gate: check the kept fraction only when at "
-                                           "least this many samples came in (tiny shards say nothing)")
-    min_rows: int = Field(default=1, description="Gate: fewest samples")
-    max_rows: int = Field(default=10_000_000, description="Gate: most samples")
+#: The filter fields of :class:`FilterConfig` (declared there) plus the per-embedder threshold and the gate's bounds.
+FilteredSamplesConfig = stage_config_class(
+    "FilteredSamplesConfig", FilterConfig, module=__name__,
+    fields=("consistency_model", "consistency_top_k", "dedup_text_threshold", "dedup_phash_max_distance",
+            "min_query_chars", "max_query_chars"),
+    extra={
+        "image_score_threshold": (float | None, Field(default=None, description="Drop samples whose image-text "
+                                  "score is below this; None = per embedder: 0.5 for the offline default with "
+                                  "poster OCR, 0.2 for CLIP (GME's cut), a SigLIP checkpoint's own sigmoid 50% "
+                                  "point (-bias/scale), else gme_data.filtering's table")),
+        "min_kept_fraction": (float, Field(default=0.05, description="Gate: a filter run keeping less fails")),
+        "max_kept_fraction": (float, Field(default=0.999, description="Gate: a filter run keeping everything fails")),
+        "kept_fraction_min_samples": (int, Field(default=20, description="Gate: check the kept fraction only when "
+                                      "at least this many samples came in (tiny shards say nothing)")),
+        "min_rows": (int, Field(default=1, description="Gate: fewest samples")),
+        "max_rows": (int, Field(default=10_000_000, description="Gate: most samples")),
+    },
+)
 
 
 @dg.asset(
@@ -70,20 +72,16 @@ def filtered_samples(
     embedder: EmbedderResource,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     threshold = config.image_score_threshold
-    if threshold < 0 and embedder.is_offline() and embedder.ocr and embedder.ocr_min_boxes <= 1:
+    if threshold is None and embedder.is_offline() and embedder.ocr and embedder.ocr_min_boxes <= 1:
         threshold = OFFLINE_IMAGE_SCORE_THRESHOLD
-    if threshold < 0 and embedder.is_clip_family():  # CLIP 0.2; SigLIP: its checkpoint's sigmoid 50% point
+    if threshold is None and embedder.is_clip_family():  # CLIP 0.2; SigLIP: its checkpoint's sigmoid 50% point
         threshold = float(embedder.load().image_score_threshold)
         context.log.info(f"image-text threshold {threshold:.3f} for {embedder.model}")
-    kwargs = {"consistency_model": config.consistency_model or None, "consistency_top_k": config.consistency_top_k,
-              "dedup_text_threshold": config.dedup_text_threshold,
-              "dedup_phash_max_distance": config.dedup_phash_max_distance,
-              "min_query_chars": config.min_query_chars, "max_query_chars": config.max_query_chars}
-    if threshold >= 0:
-        kwargs["image_score_thresholds"] = {"default": threshold}
-    result = filter_samples(fused_queries, candidates, FilterConfig(**kwargs))
+    fixed = {"image_score_thresholds": {"default": threshold}} if threshold is not None else {}
+    result = filter_samples(fused_queries, candidates, library_config(config, FilterConfig, **fixed))
     df, rep = result.table, result.report.to_metadata()
     drops = pd.DataFrame({"filter": list(rep["drops_by_filter"]), "dropped": list(rep["drops_by_filter"].values())})
     kept_fraction = rep["fraction_kept"]
@@ -101,13 +99,13 @@ def filtered_samples(
         "report": as_json({k: v for k, v in rep.items() if k != "gallery"}),
     }
     yield from finish_stage(
-        context, "filtered_samples", df, result.lineage, lineage, workbench,
+        context, df, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_kept_fraction": lo, "max_kept_fraction": hi},
         derive=lambda d: d.assign(_pair_key=pair_key(d, "query_text", "query_image", "pos_text", "pos_image"),
                                   _kept_fraction=kept_fraction),
         metadata=metadata, report_extra={k: v for k, v in rep.items() if k != "gallery"},
-        thresholds={"image_score": threshold if threshold >= 0 else next(iter(rep["thresholds"].values()), None),
+        thresholds={"image_score": threshold if threshold is not None else next(iter(rep["thresholds"].values()), None),
                     "consistency_rank": config.consistency_top_k,
                     "dedup_similarity": config.dedup_text_threshold},
         inputs=fused_queries, domains=domains_of(df, candidates),

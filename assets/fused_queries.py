@@ -15,45 +15,36 @@ from assets.common import (
     md_table,
 )
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, ImagePoolResource, LineageResource, WorkbenchResource
+from dagster_project.stage_config import Carry, library_config, stage_config_class
 from gme_data.filtering import FusedConfig, build_fused_queries
 from gme_data.generation.entity_images import EntityImageGenerator, ImageGenConfig
 from gme_data.pool import ImagePool, PoolConfig
 
-
-class FusedQueriesConfig(dg.Config):
-    top_k: int = Field(default=5, description="Pool images retrieved per entity (all recorded in lineage)")
-    rule: str = Field(default="top1", description="'top1', 'top1_above_threshold' or 'prefer_source_image'")
-    image_score_threshold: float = Field(default=-1.0, description="For top1_above_threshold; <0 = "
-                                         "the embedder's default from gme_data.filtering")
-    query_template: str = Field(default="{entity}", description="Text sent to the pool ({entity}, {title})")
-    emit_it_it: bool = Field(default=True, description="Also emit IT->IT samples when the paragraph has an image")
-    generate_entity_images: bool = Field(default=False, description="Generate an entity image with an "
-                                         "OpenAI-compatible images endpoint when the pool is empty or its best "
-                                         "image scores below image_gen_threshold (GME used FLUX.1-dev)")
-    image_gen_base_url: str = Field(default="", description="Images endpoint, e.g. http://localhost:8000/v1")
-    image_gen_model: str = Field(default="dall-e-2", description="Text-to-image model served by the endpoint")
-    image_gen_api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the "
-                                       "key (only names on the operator's GME_DATA_LLM_API_KEY_ENVS allow-list)")
-    image_gen_size: str = Field(default="512x512", description="Generated image size, WIDTHxHEIGHT")
-    image_gen_seed: int = Field(default=0, description="Seed sent with each request (part of the cache key)")
-    image_gen_threshold: float = Field(default=-1.0, description="Generate when the best pool score is below "
-                                       "this; <0 = the embedder's image-score threshold")
-    image_gen_price_per_image: float = Field(default=0.0, description="Cost accounting: price per generated image")
-    min_rows: int = Field(default=1, description="Gate: fewest rows")
-    max_rows: int = Field(default=10_000_000, description="Gate: most rows")
+#: The retrieval fields of :class:`FusedConfig` and the image-generation fields of :class:`ImageGenConfig`
+#: (``image_gen_*``; ``generate_entity_images`` is its ``enabled``), declared there, plus the asset's own.
+FusedQueriesConfig = stage_config_class(
+    "FusedQueriesConfig", FusedConfig, module=__name__, fields=("top_k", "rule", "query_template", "emit_it_it"),
+    more=[Carry(ImageGenConfig, ("base_url", "model", "api_key_env", "size", "seed", "threshold", "price_per_image"),
+                prefix="image_gen_")],
+    extra={
+        "image_score_threshold": (float | None, Field(default=None, description="For top1_above_threshold; "
+                                  "None = the embedder's default from gme_data.filtering")),
+        "generate_entity_images": (bool, Field(default=False, description=ImageGenConfig.model_fields[
+                                   "enabled"].description)),
+        "min_rows": (int, Field(default=1, description="Gate: fewest rows")),
+        "max_rows": (int, Field(default=10_000_000, description="Gate: most rows")),
+    },
+)
 
 
 def entity_image_generator(config: FusedQueriesConfig, workbench: WorkbenchResource) -> EntityImageGenerator | None:
     """The configured image generator (images in the workbench's store, its cache under cache/), or None."""
     if not config.generate_entity_images:
         return None
-    gen_cfg = ImageGenConfig(
-        enabled=True, base_url=config.image_gen_base_url, model=config.image_gen_model,
-        api_key_env=config.image_gen_api_key_env, size=config.image_gen_size, seed=config.image_gen_seed,
-        threshold=config.image_gen_threshold if config.image_gen_threshold >= 0 else None,
-        price_per_image=config.image_gen_price_per_image)
+    gen_cfg = library_config(config, ImageGenConfig, enabled=True)
     return EntityImageGenerator(gen_cfg, workbench.image_store(), workbench.cache_dir())
 
 
@@ -64,12 +55,6 @@ def entity_image_generator_public(config: FusedQueriesConfig) -> dict:
     return {"base_url": redact_url(config.image_gen_base_url), "model": config.image_gen_model,
             "size": config.image_gen_size, "seed": config.image_gen_seed,
             "threshold": config.image_gen_threshold, "price_per_image": config.image_gen_price_per_image}
-
-
-def pair_key(df: pd.DataFrame, q_text: str, q_image: str, p_text: str, p_image: str) -> pd.Series:
-    """One string per (query, positive) pair, for the uniqueness expectation."""
-    cols = [df[c].fillna("").astype(str) for c in (q_text, q_image, p_text, p_image)]
-    return cols[0] + "\x1f" + cols[1] + "\x1f" + cols[2] + "\x1f" + cols[3]
 
 
 @dg.asset(
@@ -99,15 +84,13 @@ def fused_queries(
     image_pool: ImagePoolResource,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     model = embedder.load()
-    thresholds = {"default": config.image_score_threshold} if config.image_score_threshold >= 0 else None
+    thresholds = {"default": config.image_score_threshold} if config.image_score_threshold is not None else None
     if thresholds is None and getattr(model, "family", None) in ("clip", "siglip"):
         thresholds = {"default": float(model.image_score_threshold)}  # SigLIP: its sigmoid's 50% point
-    cfg_kwargs = {"top_k": config.top_k, "rule": config.rule, "query_template": config.query_template,
-                  "emit_it_it": config.emit_it_it}
-    if thresholds:
-        cfg_kwargs["image_score_thresholds"] = thresholds
+    fused_cfg = library_config(config, FusedConfig, **({"image_score_thresholds": thresholds} if thresholds else {}))
     with image_pool.locked():
         pool = ImagePool(image_pool.path(), model, PoolConfig(batch_size=image_pool.batch_size))
         added = pool.add(candidates)
@@ -116,7 +99,7 @@ def fused_queries(
             context.log.info(f"image pool: {src}: {added_extra.as_dict()}")
         generator = entity_image_generator(config, workbench)
         try:
-            result = build_fused_queries(generated_queries, candidates, pool, FusedConfig(**cfg_kwargs),
+            result = build_fused_queries(generated_queries, candidates, pool, fused_cfg,
                                          generator=generator)
         finally:
             if generator is not None:
@@ -138,10 +121,9 @@ def fused_queries(
         metadata["image_generation"] = as_json({**rep["image_generation"],
                                                 "config": entity_image_generator_public(config)})
     yield from finish_stage(
-        context, "fused_queries", df, result.lineage, lineage, workbench,
+        context, df, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows},
         metadata=metadata, report_extra=rep,
-        thresholds={"image_score": config.image_score_threshold if config.rule == "top1_above_threshold"
-                    and config.image_score_threshold >= 0 else None},
+        thresholds={"image_score": config.image_score_threshold if config.rule == "top1_above_threshold" else None},
         inputs=generated_queries, domains=domains_of(df, candidates),
     )

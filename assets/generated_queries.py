@@ -7,6 +7,7 @@ from pydantic import Field
 
 from assets.common import OWNERS, as_json, finish_stage, gate_spec, md_table
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, LLMResource, WorkbenchResource
 from gme_data.generation import generate_queries
@@ -63,6 +64,7 @@ def generated_queries(
     llm: LLMResource,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     cache_path = str(workbench.path("cache") / "llm_responses.duckdb")
     gen_config = llm.generation_config(cache_path=cache_path)
@@ -105,7 +107,7 @@ def generated_queries(
         "llm_server": as_json(report.llm_server),
     }
     yield from finish_stage(
-        context, "generated_queries", table, output, lineage, workbench,
+        context, table, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_query_chars": config.min_query_chars, "max_query_chars": config.max_query_chars},
         derive=_derive, metadata=metadata, report_extra=rep,

@@ -6,33 +6,28 @@ from pydantic import Field
 
 from assets.common import OWNERS, as_json, drift_spec, finish_stage, gate_spec
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
+from dagster_project.stage_config import library_config, stage_config_class
 from gme_data import load_embedder
 from gme_data.mining import MiningConfig, mine_hard_negatives
 
-
-class MiningAssetConfig(dg.Config):
-    k: int = Field(default=8, description="Hard negatives kept per sample (GME: 8)")
-    top_n: int = Field(default=100, description="Neighbours retrieved per query before the guards")
-    margin: float = Field(default=0.05, description="False-negative guard: drop candidates scoring >= "
-                                                    "positive score - margin")
-    max_score: float = Field(default=-1.0, description="Absolute false-negative cap (<0 = off)")
-    match_modality: bool = Field(default=True, description="Negatives share the positive's modality")
-    fill_random: bool = Field(default=True, description="Top up with random negatives when fewer than k remain")
-    min_negatives: int = Field(default=0, description="Fewer mined negatives drops the sample. 0 keeps samples "
-                               "whose candidates all fall inside the false-negative margin (the trainer then "
-                               "gives them random negatives, GME's first stage), so no modality is lost")
-    seed: int = Field(default=0)
-    min_rows: int = Field(default=1, description="Gate: fewest samples")
-    max_rows: int = Field(default=50_000_000, description="Gate: most samples")
+#: The mining fields of :class:`MiningConfig` (declared there) plus the gate's bounds. ``min_negatives``
+#: defaults to 0 here: samples whose candidates all fall inside the false-negative margin are kept
+#: (the trainer gives them random negatives, GME's first stage), so no modality is lost.
+MiningAssetConfig = stage_config_class(
+    "MiningAssetConfig", MiningConfig, module=__name__,
+    fields=("k", "top_n", "margin", "max_score", "match_modality", "fill_random", "min_negatives", "seed"),
+    defaults={"min_negatives": 0},
+    extra={"min_rows": (int, Field(default=1, description="Gate: fewest samples")),
+           "max_rows": (int, Field(default=50_000_000, description="Gate: most samples"))},
+)
 
 
-def mining_config(config: MiningAssetConfig, stage: str) -> MiningConfig:
-    return MiningConfig(k=config.k, top_n=config.top_n, margin=config.margin,
-                        max_score=config.max_score if config.max_score >= 0 else None,
-                        match_modality=config.match_modality, fill_random=config.fill_random,
-                        min_negatives=min(config.min_negatives, config.k), seed=config.seed, stage=stage,
-                        show_progress=True)
+def mining_config(config: dg.Config, stage: str) -> MiningConfig:
+    """The library config of a run (``min_negatives`` at most ``k``)."""
+    min_negatives = None if config.min_negatives is None else min(config.min_negatives, config.k)
+    return library_config(config, MiningConfig, stage=stage, show_progress=True, min_negatives=min_negatives)
 
 
 def _derive(df: pd.DataFrame) -> pd.DataFrame:
@@ -48,18 +43,20 @@ def _derive(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _run_mining(context, name: str, samples: pd.DataFrame, embedder, config: MiningAssetConfig,
-                lineage: LineageResource, workbench: WorkbenchResource, extra: dict):
-    result = mine_hard_negatives(samples, None, embedder, mining_config(config, name))
+def _run_mining(context: dg.AssetExecutionContext, samples: pd.DataFrame, embedder, config: MiningAssetConfig,
+                io_manager: ParquetIOManager, lineage: LineageResource, workbench: WorkbenchResource, extra: dict):
+    name = context.asset_key.to_user_string()
+    cfg = mining_config(config, name)
+    result = mine_hard_negatives(samples, None, embedder, cfg)
     stats = result.stats
     metadata = {"mined_with": str(getattr(embedder, "name", "?")), "mining_stats": as_json(stats), **extra}
     for key in ("mean_positive_rank", "false_negative_fraction", "mean_negative_score"):
         if isinstance(stats.get(key), (int, float)):
             metadata[key] = float(stats[key])
     yield from finish_stage(
-        context, name, result.table, result.lineage, lineage, workbench,
+        context, result.table, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
-                     "min_negatives": min(config.min_negatives, config.k), "max_negatives": config.k},
+                     "min_negatives": cfg.required, "max_negatives": cfg.k},
         derive=_derive, metadata=metadata, report_extra=stats,
         thresholds={"hard_negative_margin": -config.margin}, inputs=samples,
     )
@@ -87,10 +84,10 @@ def hard_negatives(
     embedder: EmbedderResource,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     model = embedder.load()
-    yield from _run_mining(context, "hard_negatives", filtered_samples, model, config, lineage, workbench,
-                           {"stage": 1})
+    yield from _run_mining(context, filtered_samples, model, config, io_manager, lineage, workbench, {"stage": 1})
 
 
 @dg.asset(
@@ -114,9 +111,8 @@ def hard_negatives_stage2(
     gme_model_stage1: dict,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
-    from gme_data import settings
-
-    model = load_embedder(gme_model_stage1["model_dir"], cache_dir=str(settings.cache_dir() / "embeddings"))
-    yield from _run_mining(context, "hard_negatives_stage2", training_set, model, config, lineage, workbench,
+    model = load_embedder(gme_model_stage1["model_dir"], cache_dir=str(workbench.cache_dir() / "embeddings"))
+    yield from _run_mining(context, training_set, model, config, io_manager, lineage, workbench,
                            {"stage": 2, "model_dir": gme_model_stage1["model_dir"]})

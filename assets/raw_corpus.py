@@ -7,6 +7,7 @@ from pydantic import Field
 from assets.common import OWNERS, finish_stage, gate_spec
 from dagster_project import pools
 from dagster_project.catalog import SourceCatalogResource
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, WorkbenchResource
 from gme_data.sources import ReadPolicy, read_source
@@ -42,6 +43,7 @@ def raw_corpus(
     catalog: SourceCatalogResource,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     shard = context.partition_key
     spec = catalog.spec(shard)
@@ -55,7 +57,7 @@ def raw_corpus(
     df, output = read_source(spec, workbench.image_store(), policy=policy)
     df = df.reset_index(drop=True)
     yield from finish_stage(
-        context, "raw_corpus", df, output, lineage, workbench,
+        context, df, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows},
         metadata={"source_kind": spec.kind, "source_path": str(spec.path), "license": spec.license or "not stated",
                   "images": int(df["image"].notna().sum()) if "image" in df else 0},

@@ -6,22 +6,20 @@ from pydantic import Field
 
 from assets.common import OWNERS, as_json, finish_stage, gate_spec, md_table
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.resources import LineageResource, WorkbenchResource
+from dagster_project.stage_config import library_config, stage_config_class
 from gme_data.records import COMBINATIONS
 from gme_data.training import TrainingSetConfig, build_training_set, export_training_set, mixture_report
 from gme_data.training.dataset import check_negatives_distinct
 
-
-class TrainingSetAssetConfig(dg.Config):
-    ratios: dict[str, float] = Field(default_factory=dict, description="Combination -> weight (e.g. "
-                                     "{'T->T': 1, 'IT->T': 2}); empty = GME's balanced mix; renormalised "
-                                     "over the combinations present")
-    total: int = Field(default=0, description="Cap on rows (0 = as many as the ratios allow)")
-    tolerance: float = Field(default=0.02, description="Gate: allowed |achieved - target| share")
-    validation_fraction: float = Field(default=0.1, description="Share of source documents held out")
-    seed: int = Field(default=0)
-    min_rows: int = Field(default=1, description="Gate: fewest rows")
-    max_rows: int = Field(default=50_000_000, description="Gate: most rows")
+#: The mixture fields of :class:`TrainingSetConfig` (declared there) plus the gate's bounds.
+TrainingSetAssetConfig = stage_config_class(
+    "TrainingSetAssetConfig", TrainingSetConfig, module=__name__,
+    fields=("ratios", "total", "tolerance", "validation_fraction", "seed"),
+    extra={"min_rows": (int, Field(default=1, description="Gate: fewest rows")),
+           "max_rows": (int, Field(default=50_000_000, description="Gate: most rows"))},
+)
 
 
 def _derive(ratios: dict[str, float] | None, tolerance: float):
@@ -57,14 +55,13 @@ def training_set(
     hard_negatives: pd.DataFrame,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
-    unknown = [c for c in config.ratios if c not in COMBINATIONS]
+    unknown = [c for c in config.ratios or {} if c not in COMBINATIONS]
     if unknown:
         raise dg.Failure(f"training_set config: unknown combination(s) {unknown}; use {list(COMBINATIONS)}")
-    ratios = dict(config.ratios) or None
-    result = build_training_set(hard_negatives, TrainingSetConfig(
-        ratios=ratios, total=config.total or None, tolerance=config.tolerance,
-        validation_fraction=config.validation_fraction, seed=config.seed))
+    ratios = dict(config.ratios or {}) or None  # {} = GME's balanced mix, as None
+    result = build_training_set(hard_negatives, library_config(config, TrainingSetConfig, ratios=ratios))
     exported = export_training_set(result.table, workbench.path("exports", context.run_id[:8]))
     shares = pd.DataFrame([{"combination": c, "count": v["all"]["count"], "share": v["all"]["share"],
                             "target": v["all"]["target"]}
@@ -76,7 +73,7 @@ def training_set(
         "report": as_json(result.report),
     }
     yield from finish_stage(
-        context, "training_set", result.table, result.lineage, lineage, workbench,
+        context, result.table, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows, "ratio_tolerance": config.tolerance},
         derive=_derive(ratios, config.tolerance), metadata=metadata, report_extra=result.report,
     )

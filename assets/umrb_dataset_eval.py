@@ -12,13 +12,15 @@ import pandas as pd
 from pydantic import Field
 
 from assets.common import OWNERS, finish_stage, gate_spec, md_table
-from assets.umrb_eval import dataset_rows, evaluate_beside_base
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import umrb_datasets
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
+from gme_data.evaluation.api import evaluate_beside_base
 from gme_data.evaluation.registry import get_spec
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
+from gme_data.tables import dataset_rows
 
 
 class UmrbDatasetEvalConfig(dg.Config):
@@ -50,15 +52,16 @@ def umrb_dataset_eval(
     embedder: EmbedderResource,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     slug = context.partition_key
     spec = get_spec(slug)
     data_root = config.data_root or str(workbench.path("umrb"))
     out_dir = workbench.path("evaluation", "datasets", slug, context.run_id[:8])
     context.log.info(f"{slug}: {spec.task} ({spec.category}), headline {spec.metric}; data root {data_root}")
-    result, base, paths = evaluate_beside_base(gme_model, embedder, workbench, out_dir, config.compare_base,
-                                               datasets=[slug], data_root=data_root, top_k=config.top_k,
-                                               on_error="raise")
+    result, base, paths = evaluate_beside_base(
+        gme_model["model_dir"], out_dir, base=embedder.load() if config.compare_base else None,
+        **workbench.evaluation_caches(), datasets=[slug], data_root=data_root, top_k=config.top_k, on_error="raise")
     rows = dataset_rows(result, "gme_model") + (dataset_rows(base, "base") if base is not None else [])
     table = pd.DataFrame(rows)
     table.insert(0, "id", [stable_id("dataset-score", r["model_name"], slug) for r in rows])
@@ -87,7 +90,7 @@ def umrb_dataset_eval(
     if base is not None:
         metadata["score_base"] = float(table.loc[table.model == "base", "score"].iloc[0])
     yield from finish_stage(
-        context, "umrb_dataset_eval", table, output, lineage, workbench,
+        context, table, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"n_models": 2 if base is not None else 1}, derive=lambda df: df.assign(_expected_dataset=slug),
         metadata=metadata, report_extra={"dataset": slug, "task": spec.task},
     )

@@ -1,7 +1,5 @@
 """``umrb_eval``: UMRB (or the bundled local suite) for the trained model beside its base model."""
 
-from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -9,12 +7,12 @@ from pydantic import Field
 
 from assets.common import OWNERS, as_json, finish_stage, image_data_url, md_table
 from dagster_project import pools
+from dagster_project.io_manager import ParquetIOManager
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
-from gme_data.evaluation.api import umrb_eval as run_umrb_eval
-from gme_data.evaluation.report import load_results
-from gme_data.evaluation.runner import SuiteResult
+from gme_data.evaluation.api import evaluate_beside_base
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
+from gme_data.tables import dataset_rows
 
 
 class UmrbEvalConfig(dg.Config):
@@ -28,35 +26,6 @@ class UmrbEvalConfig(dg.Config):
 
 
 SCORE_COLUMNS = ["model", "dataset", "task", "category", "metric", "score", "num_queries", "num_candidates"]
-
-
-def dataset_rows(result: SuiteResult, label: str) -> list[dict]:
-    """One row per (model, dataset): the headline score, every computed metric (``m_<metric>``, x100)
-    and how it was produced."""
-    return [{"model": label, "model_name": result.model, "dataset": d.dataset, "task": d.task,
-             "category": d.category, "metric": d.metric_key, "score": float(d.main_score),
-             "num_queries": d.num_queries, "num_candidates": d.num_candidates,
-             "seconds": d.seconds, "corpus_from_cache": d.corpus_from_cache,
-             "instruction_set": d.instruction_set, "revision": d.revision, "runtime_profile": d.runtime_profile,
-             **{f"m_{k.replace('@', '_at_')}": float(v) for k, v in d.scores.items()}}
-            for d in result.datasets.values()]
-
-
-def evaluate_beside_base(gme_model: dict, embedder: EmbedderResource, workbench: WorkbenchResource,
-                         out_dir: Path, compare_base: bool,
-                         **selection: Any) -> tuple[SuiteResult, SuiteResult | None, dict[str, Path]]:
-    """Evaluate the trained model (and the base embedder it was trained on) with the workbench's shared
-    corpus-embedding cache and per-dataset result store, so every evaluation asset reuses the others'
-    work; ``selection``: the remaining :func:`gme_data.evaluation.api.umrb_eval` arguments."""
-    compare = [embedder.load()] if compare_base else []
-    result, paths = run_umrb_eval(
-        gme_model["model_dir"], out_dir, cache_dir=str(workbench.path("cache", "umrb")),
-        results_dir=str(workbench.path("evaluation", "results")),
-        compare=compare, labels=["gme_model", "base"] if compare else ["gme_model"],
-        embedder_options={"cache_dir": str(workbench.cache_dir() / "embeddings")}, **selection,
-    )
-    base = load_results(next(out_dir.glob("compare-*")) / "results.json") if compare else None
-    return result, base, paths
 
 
 @dg.asset(
@@ -82,11 +51,13 @@ def umrb_eval(
     embedder: EmbedderResource,
     workbench: WorkbenchResource,
     lineage: LineageResource,
+    io_manager: dg.ResourceParam[ParquetIOManager],
 ):
     out_dir = workbench.path("evaluation", context.run_id[:8])
     # The base is the resource's embedder, exactly as the model was trained on it.
     result, base, paths = evaluate_beside_base(
-        gme_model, embedder, workbench, out_dir, config.compare_base, suite=config.suite,
+        gme_model["model_dir"], out_dir, base=embedder.load() if config.compare_base else None,
+        **workbench.evaluation_caches(), suite=config.suite,
         tasks=config.tasks or None, datasets=config.datasets or None,
         data_root=config.data_root or str(workbench.path("umrb")),
         db_path=str(workbench.root() / "umrb.duckdb"), top_k=config.top_k,
@@ -111,7 +82,7 @@ def umrb_eval(
     if base is not None:
         metadata["overall_base"] = float(table[table.model == "base"]["score"].mean())
     yield from finish_stage(
-        context, "umrb_eval", table, output, lineage, workbench,
+        context, table, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": 100_000},
         metadata=metadata, report_extra={"suite": config.suite, "overall": result.overall},
     )

@@ -176,7 +176,7 @@ def _step_times(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, fl
 def run_shard(ref: InstanceRef, job_name: str, executor: str, shard: str | None,
               instance: dg.DagsterInstance | None = None) -> tuple[bool, str]:
     """One run of ``job_name`` on ``executor`` (for ``shard``); returns (success, run_id)."""
-    from dagster_project.executors import reconstructable_job_on
+    from dagster_project.definitions import reconstructable_job_on
 
     tags = {"dagster/partition": shard} if shard else {}
     with contextlib.ExitStack() as stack:

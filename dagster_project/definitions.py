@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from types import ModuleType
+
 import dagster as dg
 
-from assets import candidates as candidates_module
-from assets import domain_datasets as domain_datasets_module
-from assets import exports as exports_module
-from assets import filtered_samples as filtered_samples_module
-from assets import fused_queries as fused_queries_module
-from assets import generated_queries as generated_queries_module
-from assets import gme_model as gme_model_module
-from assets import hard_negatives as hard_negatives_module
-from assets import raw_corpus as raw_corpus_module
-from assets import training_set as training_set_module
-from assets import umrb_dataset_eval as umrb_dataset_eval_module
-from assets import umrb_eval as umrb_eval_module
+import assets
 from dagster_project.automation import automation_sensor, with_automation
 from dagster_project.catalog import SourceCatalogResource
-from dagster_project.executors import executor_from_env
+from dagster_project.executors import ExecutorConfigError, executor_from_env
 from dagster_project.freshness import umrb_eval_freshness
 from dagster_project.io_manager import ParquetIOManager
 from dagster_project.jobs import (
@@ -43,12 +36,19 @@ from dagster_project.resources import (
 )
 from dagster_project.versions import with_code_versions
 
-ASSET_MODULES = [
-    raw_corpus_module, candidates_module, generated_queries_module, fused_queries_module,
-    filtered_samples_module, hard_negatives_module, training_set_module, gme_model_module, umrb_eval_module,
-    umrb_dataset_eval_module, domain_datasets_module, exports_module,
-]
-__all__ = ["defs", "register_shards"]
+#: modules of the ``assets`` package that hold helpers, not assets
+HELPER_MODULES = frozenset({"common"})
+
+
+def asset_modules() -> list[ModuleType]:
+    """Every stage module of the ``assets`` package, by name (a new stage is picked up by being there)."""
+    names = sorted(m.name for m in pkgutil.iter_modules(assets.__path__)
+                   if not m.ispkg and m.name not in HELPER_MODULES)
+    return [importlib.import_module(f"assets.{name}") for name in names]
+
+
+ASSET_MODULES = asset_modules()
+__all__ = ["defs", "job_on_executor", "reconstructable_job_on", "register_shards"]
 
 
 def build_resources() -> dict:
@@ -86,3 +86,25 @@ def synthesis_job_def() -> dg.JobDefinition:
 def training_eval_job_def() -> dg.JobDefinition:
     """Reconstructable handle on training_eval_job."""
     return defs.resolve_job_def("training_eval_job")
+
+
+def job_on_executor(job_name: str, executor: str) -> dg.JobDefinition:
+    """``job_name`` of the code location with every step on ``executor`` (a GME_DATA_EXECUTOR value).
+
+    Same assets, resources, selection and partitions; only the executor differs. Reconstructable
+    with arguments via :func:`reconstructable_job_on`, so remote workers rebuild exactly this job.
+    """
+    base = next((j for j in defs.jobs if j.name == job_name), None)
+    if base is None or not hasattr(base, "selection"):
+        raise ExecutorConfigError(f"no asset job named {job_name!r} in dagster_project.definitions")
+    job = dg.define_asset_job(
+        base.name, selection=base.selection, config=base.config, description=base.description,
+        tags=base.tags, run_tags=base.run_tags, metadata=base.metadata, partitions_def=base.partitions_def,
+        executor_def=executor_from_env(executor), hooks=base.hooks, op_retry_policy=base.op_retry_policy,
+    )
+    return dg.Definitions(assets=all_assets, jobs=[job], resources=build_resources()).resolve_job_def(job_name)
+
+
+def reconstructable_job_on(job_name: str, executor: str) -> dg.ReconstructableJob:
+    """A reconstructable handle on :func:`job_on_executor` (what ``dg.execute_job`` and workers need)."""
+    return dg.build_reconstructable_job(__name__, job_on_executor.__name__, (job_name, executor))

@@ -75,28 +75,3 @@ def executor_from_env(choice: str | None = None) -> dg.ExecutorDefinition:
     if name == "celery":
         return celery_executor_def()
     raise ExecutorConfigError(f"{EXECUTOR_ENV}={name!r} is unknown; choose one of {', '.join(CHOICES)}")
-
-
-def job_on_executor(job_name: str, executor: str) -> dg.JobDefinition:
-    """``job_name`` of the code location with every step on ``executor`` (a GME_DATA_EXECUTOR value).
-
-    Same assets, resources, selection and partitions; only the executor differs. Reconstructable
-    with arguments via :func:`reconstructable_job_on`, so remote workers rebuild exactly this job.
-    """
-    from dagster_project import definitions  # lazy: definitions imports this module
-
-    base = next((j for j in definitions.defs.jobs if j.name == job_name), None)
-    if base is None or not hasattr(base, "selection"):
-        raise ExecutorConfigError(f"no asset job named {job_name!r} in dagster_project.definitions")
-    job = dg.define_asset_job(
-        base.name, selection=base.selection, config=base.config, description=base.description,
-        tags=base.tags, run_tags=base.run_tags, metadata=base.metadata, partitions_def=base.partitions_def,
-        executor_def=executor_from_env(executor), hooks=base.hooks, op_retry_policy=base.op_retry_policy,
-    )
-    defs = dg.Definitions(assets=definitions.all_assets, jobs=[job], resources=definitions.build_resources())
-    return defs.resolve_job_def(job_name)
-
-
-def reconstructable_job_on(job_name: str, executor: str) -> dg.ReconstructableJob:
-    """A reconstructable handle on :func:`job_on_executor` (what ``dg.execute_job`` and workers need)."""
-    return dg.build_reconstructable_job(__name__, job_on_executor.__name__, (job_name, executor))

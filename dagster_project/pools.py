@@ -39,9 +39,15 @@ DUCKDB_LINEAGE = "gme_duckdb_lineage"
 #: UI under Deployment > Concurrency or with ``dagster instance concurrency set <pool> <n>``).
 DEFAULT_LIMIT = 1
 
+#: Dagster's "Join the Dagster community" dialog (its new-user experience, "nux") is switched off: an
+#: operator opening ``dagster dev`` lands on the asset graph, not behind a sign-up modal.
+NUX_YAML = """nux:
+  enabled: false
+"""
+
 INSTANCE_YAML = f"""telemetry:
   enabled: false
-concurrency:
+{NUX_YAML}concurrency:
   pools:
     granularity: op
     default_limit: {DEFAULT_LIMIT}
@@ -55,11 +61,15 @@ def lineage_pool() -> str | None:
 
 
 def write_instance_config(home: Path, overwrite: bool = True) -> Path:
-    """Write ``dagster.yaml`` with the pool limits (telemetry off) into ``home``; return its path."""
+    """Write ``dagster.yaml`` with the pool limits (telemetry and the community dialog off) into ``home``;
+    return its path. A kept file (``overwrite=False``) that has no ``nux`` section gets it appended."""
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "dagster.yaml"
     if overwrite or not cfg.exists():
         cfg.write_text(INSTANCE_YAML)
+    elif not any(line.startswith("nux:") for line in cfg.read_text().splitlines()):
+        text = cfg.read_text()
+        cfg.write_text(text + ("" if not text or text.endswith("\n") else "\n") + NUX_YAML)
     return cfg
 
 

@@ -42,6 +42,11 @@ class WorkbenchResource(dg.ConfigurableResource):
         p.mkdir(parents=True, exist_ok=True)
         return p
 
+    def evaluation_caches(self) -> dict[str, Path]:
+        """The caches every evaluation shares (``gme_data.evaluation.api.evaluate_beside_base``'s keywords)."""
+        return {"cache_dir": self.path("cache", "umrb"), "results_dir": self.path("evaluation", "results"),
+                "embeddings_cache_dir": self.cache_dir() / "embeddings"}
+
 
 class LineageResource(dg.ConfigurableResource):
     """Where every stage writes lineage: one DuckDB file, or per-step Parquet files for many machines.

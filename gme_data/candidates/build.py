@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict
 from functools import lru_cache
 from typing import Any
 
@@ -136,7 +135,7 @@ def build_candidates(raw_df: pd.DataFrame, config: CandidatesConfig | None = Non
         "per_domain_before_balance": {d: before_balance.get(d, 0) for d in classifier.domains},
         "balance_cap": cap,
         "mean_confidence": float(sum(confidence[i] for i in kept) / len(kept)) if kept else None,
-        "config": {k: v for k, v in asdict(config).items() if k != "domains"} | {"domains": classifier.domains},
+        "config": {k: v for k, v in config.as_dict().items() if k != "domains"} | {"domains": classifier.domains},
         "model": classifier.model_path,
     }
     return table, out, report

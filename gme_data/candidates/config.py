@@ -3,35 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ConfigDict, Field
 
 from gme_data.candidates.domains import DOMAIN_PROMPTS
 from gme_data.errors import InvalidInputError
+from gme_data.stage_config import StageConfig
 
 
-@dataclass(frozen=True)
-class CandidatesConfig:
+class CandidatesConfig(StageConfig):
     """Options of :func:`gme_data.candidates.build_candidates`.
 
-    ``threshold``: minimum domain confidence to keep (GME uses 0.5). ``temperature``: softmax temperature
-    over cosine similarities (smaller = more confident). ``phash_distance``: images within this many
-    bits (of 64) of an earlier image are near-duplicates. ``max_per_domain`` / ``balance_ratio``: cap each
-    domain at a count and/or at ``balance_ratio`` x the smallest domain. ``domains``: a subset of
-    domain names (unknown names get a generic prompt) or a ``{name: [prompts]}`` mapping.
+    ``domains``: a subset of domain names (unknown names get a generic prompt) or a
+    ``{name: [prompts]}`` mapping (None = GME's 15). ``model_path``: the sentence-transformers model
+    of the classifier (None = the bundled all-MiniLM-L6-v2).
     """
 
-    threshold: float = 0.5
-    temperature: float = 0.02
-    phash_distance: int = 6
-    max_per_domain: int | None = None
-    balance_ratio: float | None = None
+    model_config = ConfigDict(frozen=True)
+
+    threshold: float = Field(default=0.5, description="Keep paragraphs whose domain confidence >= this (GME: 0.5)")
+    temperature: float = Field(default=0.02, description="Softmax temperature over cosine similarities "
+                                                         "(smaller = more confident)")
+    phash_distance: int = Field(default=6, description="Images within this pHash Hamming distance (of 64 bits) "
+                                                       "of an earlier image are duplicates")
+    max_per_domain: int | None = Field(default=None, description="Cap per domain for balance (None = no cap)")
+    balance_ratio: float | None = Field(default=None, description="Cap = ratio x smallest domain count "
+                                                                  "(None = off)")
     domains: Sequence[str] | Mapping[str, Sequence[str]] | None = None
     model_path: str | None = None
-    dedup_text: bool = True
-    dedup_images: bool = True
+    dedup_text: bool = Field(default=True, description="Drop exact duplicate texts")
+    dedup_images: bool = Field(default=True, description="Drop near-duplicate images")
     show_progress: bool = True
 
-    def __post_init__(self) -> None:
+    def model_post_init(self, _context: Any) -> None:
         if not 0.0 <= self.threshold <= 1.0:
             raise InvalidInputError(f"candidates config: threshold must be in [0, 1], got {self.threshold}")
         if self.temperature <= 0:

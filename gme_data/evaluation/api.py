@@ -122,3 +122,20 @@ def umrb_eval(model: Any = None, out_dir: str | Path = "umrb-eval", *, suite: st
 
 
 __all__ = ["ensure_local_suite", "local_suite_dir", "resolve_embedder", "select_datasets", "spec_for_local", "umrb_eval"]
+
+
+def evaluate_beside_base(model_dir: str | Path, out_dir: Path, *, base: Any = None, cache_dir: str | Path,
+                         results_dir: str | Path, embeddings_cache_dir: str | Path,
+                         **selection: Any) -> tuple[SuiteResult, SuiteResult | None, dict[str, Path]]:
+    """Evaluate the trained model in ``model_dir`` and, when given, the ``base`` embedder it was trained
+    on, sharing one corpus-embedding cache (``cache_dir``) and per-dataset result store (``results_dir``)
+    so every evaluation reuses the others' work; ``selection``: the remaining :func:`umrb_eval`
+    arguments. Returns the model's result, the base's (or None) and the report paths."""
+    compare = [base] if base is not None else []
+    result, paths = umrb_eval(
+        model_dir, out_dir, cache_dir=str(cache_dir), results_dir=str(results_dir), compare=compare,
+        labels=["gme_model", "base"] if compare else ["gme_model"],
+        embedder_options={"cache_dir": str(embeddings_cache_dir)}, **selection,
+    )
+    base_result = load_results(next(out_dir.glob("compare-*")) / "results.json") if compare else None
+    return result, base_result, paths

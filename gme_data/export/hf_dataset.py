@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from gme_data.errors import ExportError
 from gme_data.export.folders import swap_into_place
-from gme_data.mining.embedding import clean
+from gme_data.tables import value_or_none
 
 #: Columns holding one image path per row, and one list of image paths per row.
 IMAGE_COLUMNS: tuple[str, ...] = ("query_image", "pos_image", "image")
@@ -75,7 +75,7 @@ class _ImageReader:
         self._cache: dict[str, bytes] = {}
 
     def cell(self, path: Any, row_id: Any, column: str) -> dict[str, Any] | None:
-        p = clean(path)
+        p = value_or_none(path)
         if p is None:
             return None
         key = str(p)

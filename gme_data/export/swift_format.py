@@ -30,7 +30,7 @@ import pandas as pd
 from gme_data.errors import ExportError
 from gme_data.export.folders import swap_into_place
 from gme_data.export.hf_dataset import _as_list, _split_names
-from gme_data.mining.embedding import clean
+from gme_data.tables import value_or_none
 
 IMAGE_TAG = "<image>"
 IMAGES_DIR = "images"
@@ -59,7 +59,7 @@ class _ImageCopier:
         self.copied: dict[str, str] = {}
 
     def __call__(self, path: Any, row_id: Any) -> str | None:
-        p = clean(path)
+        p = value_or_none(path)
         if p is None:
             return None
         src = str(p)
@@ -79,7 +79,7 @@ class _ImageCopier:
 
 
 def _turn(text: Any, image: str | None) -> tuple[dict[str, str], list[str]]:
-    t = clean(text)
+    t = value_or_none(text)
     content = (IMAGE_TAG if image else "") + ("" if t is None else str(t))
     return {"role": "user", "content": content}, ([image] if image else [])
 
@@ -87,14 +87,14 @@ def _turn(text: Any, image: str | None) -> tuple[dict[str, str], list[str]]:
 def swift_rows(table: pd.DataFrame, image_path: Any = None) -> Iterator[dict[str, Any]]:
     """The table's rows in ms-swift's InfoNCE format. ``image_path(path, row_id)`` maps a source image
     to the path written (default: unchanged)."""
-    to_path = image_path or (lambda p, _rid: clean(p))
+    to_path = image_path or (lambda p, _rid: value_or_none(p))
     for row in table.to_dict("records"):
         rid = row.get("id")
         query, q_imgs = _turn(row.get("query_text"), to_path(row.get("query_image"), rid))
         if not query["content"]:
             raise ExportError(f"swift export: row {rid!r} has neither query text nor query image")
-        messages = ([{"role": "system", "content": str(clean(row["instruction"]))}]
-                    if clean(row.get("instruction")) is not None else []) + [query]
+        messages = ([{"role": "system", "content": str(value_or_none(row["instruction"]))}]
+                    if value_or_none(row.get("instruction")) is not None else []) + [query]
         pos, p_imgs = _turn(row.get("pos_text"), to_path(row.get("pos_image"), rid))
         if not pos["content"]:
             raise ExportError(f"swift export: row {rid!r} has neither positive text nor positive image")

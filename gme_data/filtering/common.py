@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gme_data.errors import InvalidInputError
+from gme_data.tables import clean
 
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 
@@ -33,34 +33,6 @@ def default_instructions() -> dict[str, str]:
     except ImportError:  # pragma: no cover - the retrieval package ships with gme_data
         return dict(_LOCAL_INSTRUCTIONS)
     return {**_LOCAL_INSTRUCTIONS, **DEFAULT_INSTRUCTIONS}
-
-
-def clean(value: Any) -> Any:
-    """None for missing table values (None, NaN, pd.NA, blank strings); the value (stripped str) otherwise."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    return value
-
-
-def corpus_text(title: Any, text: Any) -> str | None:
-    """GME's corpus text: ``title + " " + text`` (the title once), or whichever exists."""
-    title, text = clean(title), clean(text)
-    if title and text and not str(text).startswith(str(title)):
-        return f"{title} {text}"
-    return text if text is not None else title
-
-
-def require_columns(df: pd.DataFrame, columns: Iterable[str], table: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise InvalidInputError(f"{table}: expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InvalidInputError(f"{table}: missing column(s) {missing} (has {list(df.columns)})")
 
 
 def quantiles(values: Sequence[float] | np.ndarray) -> dict[str, float] | None:

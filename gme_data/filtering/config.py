@@ -1,4 +1,4 @@
-"""Configuration of ``fused_queries`` and ``filtered_samples``: plain dataclasses with documented defaults.
+"""Configuration of ``fused_queries`` and ``filtered_samples``: pydantic stage configs with documented defaults.
 
 Image-text scores come from whatever embedder built the pool, and each model has its own scale
 (CLIP's 0.2 is GME's published cut; the offline bridge embedder scores lower), so the threshold is a
@@ -8,10 +8,12 @@ dict keyed by embedder name with a ``"default"`` entry; :func:`resolve_threshold
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic import Field
+
 from gme_data.errors import InvalidInputError
+from gme_data.stage_config import StageConfig
 
 #: Image-text score thresholds by embedder name; ``"default"`` applies to unlisted embedders.
 #: 0.2 is GME's CLIP-score cut. CLIP-family embedders are named ``clip:<model>`` / ``siglip:<model>``
@@ -50,8 +52,7 @@ def _check_thresholds(name: str, value: Any) -> None:
         raise InvalidInputError(f"{name} must be a number or a dict of embedder name -> number, got {value!r}")
 
 
-@dataclass
-class FusedConfig:
+class FusedConfig(StageConfig):
     """How ``fused_queries`` attaches an entity image to each rewritten query.
 
     - ``top_k`` (5): pool images retrieved per entity text; all are recorded (ids + scores).
@@ -72,17 +73,18 @@ class FusedConfig:
       t2i -> T->I) so ``filtered_samples`` sees every combination.
     """
 
-    top_k: int = 5
-    rule: str = "top1"
-    image_score_thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_IMAGE_SCORE_THRESHOLDS))
-    query_template: str = "{entity}"
+    top_k: int = Field(default=5, description="Pool images retrieved per entity (all recorded in lineage)")
+    rule: str = Field(default="top1", description="'top1', 'top1_above_threshold' or 'prefer_source_image'")
+    image_score_thresholds: dict[str, float] | float | None = Field(
+        default_factory=lambda: dict(DEFAULT_IMAGE_SCORE_THRESHOLDS))
+    query_template: str = Field(default="{entity}", description="Text sent to the pool ({entity}, {title})")
     instruction: str | None = None
     fused_styles: tuple[str, ...] = ("fused",)
-    emit_it_it: bool = True
+    emit_it_it: bool = Field(default=True, description="Also emit IT->IT samples when the paragraph has an image")
     pass_through: bool = True
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.top_k, int) or self.top_k < 1:
+    def model_post_init(self, _context: Any) -> None:
+        if self.top_k < 1:
             raise InvalidInputError(f"fused config: top_k must be a positive int, got {self.top_k!r}")
         if self.rule not in IMAGE_RULES:
             raise InvalidInputError(f"fused config: rule={self.rule!r}; choose one of {IMAGE_RULES}")
@@ -92,14 +94,9 @@ class FusedConfig:
         except (KeyError, IndexError, ValueError) as exc:
             raise InvalidInputError(f"fused config: query_template {self.query_template!r} may use only "
                                     f"{{entity}} and {{title}} ({exc})") from exc
-        self.fused_styles = tuple(self.fused_styles)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
-@dataclass
-class FilterConfig:
+class FilterConfig(StageConfig):
     """GME's filters for ``filtered_samples``, applied in ``order`` (default: as listed here).
 
     1. ``image_score``: samples with an image-text score below the embedder's threshold
@@ -126,23 +123,27 @@ class FilterConfig:
     in the report for the UI (12; samples with a query image first).
     """
 
-    image_score_thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_IMAGE_SCORE_THRESHOLDS))
-    consistency_model: str | None = None
-    consistency_top_k: int = 20
+    image_score_thresholds: dict[str, float] | float | None = Field(
+        default_factory=lambda: dict(DEFAULT_IMAGE_SCORE_THRESHOLDS))
+    consistency_model: str | None = Field(default=None, description="sentence-transformers model for the "
+                                          "consistency filter; None = bundled all-MiniLM-L6-v2")
+    consistency_top_k: int = Field(default=20, description="The positive must rank in the text retriever's top k")
     consistency_combinations: tuple[str, ...] | None = None
     fused_consistency_query: str = "original"
-    dedup_text_threshold: float = 0.95
-    dedup_phash_max_distance: int = 4
-    min_query_chars: int = 8
-    max_query_chars: int = 512
+    dedup_text_threshold: float = Field(default=0.95, description="Query cosine at/above which samples are "
+                                                                  "duplicates")
+    dedup_phash_max_distance: int = Field(default=4, description="Query images within this pHash distance are "
+                                                                 "equal")
+    min_query_chars: int = Field(default=8, description="Shorter queries are dropped (query_too_short)")
+    max_query_chars: int = Field(default=512, description="Longer queries are dropped (query_too_long)")
     answer_leak_min_chars: int = 2
     drop_entity_leak: bool = True
     order: tuple[str, ...] = FILTERS
-    instructions: dict[str, str] = field(default_factory=dict)
+    instructions: dict[str, str] = Field(default_factory=dict)
     text_batch_size: int = 64
     gallery_size: int = 12
 
-    def __post_init__(self) -> None:
+    def model_post_init(self, _context: Any) -> None:
         _check_thresholds("filter config: image_score_thresholds", self.image_score_thresholds)
         if self.consistency_top_k < 1:
             raise InvalidInputError(f"filter config: consistency_top_k must be >= 1, got {self.consistency_top_k}")
@@ -158,12 +159,6 @@ class FilterConfig:
         if self.min_query_chars < 0 or self.max_query_chars < max(1, self.min_query_chars):
             raise InvalidInputError(f"filter config: need 0 <= min_query_chars ({self.min_query_chars}) <= "
                                     f"max_query_chars ({self.max_query_chars})")
-        self.order = tuple(self.order)
         bad = [f for f in self.order if f not in FILTERS]
         if bad or len(set(self.order)) != len(self.order):
             raise InvalidInputError(f"filter config: order={self.order!r}; use each of {FILTERS} at most once")
-        if self.consistency_combinations is not None:
-            self.consistency_combinations = tuple(self.consistency_combinations)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)

@@ -23,19 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gme_data.filtering.common import (
-    clean,
-    corpus_text,
-    default_instructions,
-    object_columns,
-    quantiles,
-    require_columns,
-)
+from gme_data.filtering.common import default_instructions, object_columns, quantiles
 from gme_data.filtering.config import FilterConfig, resolve_threshold
 from gme_data.filtering.dedup import find_duplicates, image_key, normalize_text
 from gme_data.filtering.text_retriever import TextRetriever, load_text_retriever
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
+from gme_data.tables import clean, corpus_text, require_columns
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 from gme_data.errors import InvalidInputError
-from gme_data.filtering.common import as_list, clean, corpus_text, object_columns, quantiles, require_columns
+from gme_data.filtering.common import as_list, object_columns, quantiles
 from gme_data.filtering.config import FusedConfig, resolve_threshold
 from gme_data.lineage import StageOutput
 from gme_data.pool import ImagePool
 from gme_data.records import stable_id
+from gme_data.tables import clean, corpus_text, require_columns
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Configuration of the ``generated_queries`` stage: one plain dataclass of simple values.
+"""Configuration of the ``generated_queries`` stage: one pydantic stage config of simple values.
 
 Backends: ``local`` (the default: a llama.cpp server the workbench starts on loopback for a GGUF,
 see :mod:`gme_data.generation.local_server`), ``openai`` (any OpenAI-compatible endpoint by URL; the
@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+from pydantic import ConfigDict, field_validator
 
 from gme_data.errors import InvalidInputError
 from gme_data.redaction import redact_url
+from gme_data.stage_config import StageConfig, with_changes
 
 BACKENDS = ("local", "openai", "offline-rules")
 #: Old backend names still accepted (mapped to the new one).
@@ -62,9 +64,10 @@ _ENV = {
 _NUMERIC_ENV = {"max_budget_usd": float, "max_budget_tokens": int, "max_run_budget_usd": float}
 
 
-@dataclass(frozen=True)
-class GenerationConfig:
+class GenerationConfig(StageConfig):
     """Everything the query generator needs; all fields are str / int / float / bool."""
+
+    model_config = ConfigDict(frozen=True)
 
     backend: str = "local"
     styles: str = "t2t,t2i,fused"
@@ -114,9 +117,12 @@ class GenerationConfig:
     max_copy_overlap: float = 0.75  # share of a query's word 4-grams found in the paragraph
     min_answer_support: float = 0.5  # share of an answer's content words found in the paragraph
 
-    def __post_init__(self) -> None:
-        if self.backend in BACKEND_ALIASES:
-            object.__setattr__(self, "backend", BACKEND_ALIASES[self.backend])
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _current_backend_name(cls, value: Any) -> Any:
+        return BACKEND_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    def model_post_init(self, _context: Any) -> None:
         self.validate()
 
     def validate(self) -> None:
@@ -242,7 +248,7 @@ class GenerationConfig:
 
     def public_dict(self) -> dict[str, Any]:
         """The config without secrets (for run metadata and lineage): key masked, URL credentials masked."""
-        d = asdict(self)
+        d = self.as_dict()
         d["api_key"] = "***" if self.api_key else ""
         d["base_url"] = redact_url(self.base_url)
         return d
@@ -251,12 +257,14 @@ class GenerationConfig:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.public_dict().items())
         return f"{type(self).__name__}({shown})"
 
+    def __str__(self) -> str:  # pydantic's own str() would show the key
+        return repr(self)
+
     def with_overrides(self, **overrides: Any) -> GenerationConfig:
-        names = {f.name for f in fields(self)}
-        bad = sorted(set(overrides) - names)
+        bad = sorted(set(overrides) - set(type(self).model_fields))
         if bad:
             raise InvalidInputError(f"generation config: unknown field(s) {bad}")
-        return replace(self, **overrides)
+        return with_changes(self, **overrides)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> GenerationConfig:

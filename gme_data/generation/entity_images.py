@@ -34,11 +34,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import openai
+from pydantic import ConfigDict, Field
 
 from gme_data.errors import InvalidInputError
 from gme_data.generation.bounded_http import (
@@ -51,6 +52,7 @@ from gme_data.generation.config import DEFAULT_OPENAI_BASE_URL, api_key_from_env
 from gme_data.generation.errors import GenerationError
 from gme_data.images import MAX_PIXELS, ImageStore, UnreadableImageError, open_image
 from gme_data.redaction import redact, redact_url
+from gme_data.stage_config import StageConfig
 
 DEFAULT_PROMPT_TEMPLATE = "A photograph of {entity}. {caption}"
 #: One 1024x1024 PNG is ~1-3 MB, ~4/3 of that in base64, plus the JSON envelope.
@@ -61,8 +63,7 @@ FAILURES = ("rate_limited", "server_error", "timeout", "connection", "malformed_
             "request_rejected", "deadline_exceeded", "response_too_large")
 
 
-@dataclass(frozen=True)
-class ImageGenConfig:
+class ImageGenConfig(StageConfig):
     """How entity images are generated (all plain values; the ``fused_queries`` asset maps them 1:1).
 
     - ``enabled`` (False): off by default.
@@ -78,16 +79,22 @@ class ImageGenConfig:
     - ``max_pixels``: the safe decoder's pixel budget for generated images.
     """
 
-    enabled: bool = False
-    base_url: str = ""
-    model: str = "dall-e-2"
-    api_key_env: str = "OPENAI_API_KEY"
-    size: str = "512x512"
-    seed: int = 0
-    threshold: float | None = None
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = Field(default=False, description="Generate an entity image with an OpenAI-compatible images "
+                          "endpoint when the pool is empty or its best image scores below the threshold (GME "
+                          "used FLUX.1-dev)")
+    base_url: str = Field(default="", description="Images endpoint, e.g. http://localhost:8000/v1")
+    model: str = Field(default="dall-e-2", description="Text-to-image model served by the endpoint")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the key (only "
+                             "names on the operator's GME_DATA_LLM_API_KEY_ENVS allow-list)")
+    size: str = Field(default="512x512", description="Generated image size, WIDTHxHEIGHT")
+    seed: int = Field(default=0, description="Seed sent with each request (part of the cache key)")
+    threshold: float | None = Field(default=None, description="Generate when the best pool score is below this; "
+                                    "None = the embedder's image-score threshold")
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
     max_caption_chars: int = 200
-    price_per_image: float = 0.0
+    price_per_image: float = Field(default=0.0, description="Cost accounting: price per generated image")
     timeout_s: float = 120.0
     request_deadline_s: float = 600.0
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
@@ -96,7 +103,7 @@ class ImageGenConfig:
     backoff_max_s: float = 30.0
     max_pixels: int = MAX_PIXELS
 
-    def __post_init__(self) -> None:
+    def model_post_init(self, _context: Any) -> None:
         try:
             self.prompt_template.format(entity="x", caption="y")
         except (KeyError, IndexError, ValueError) as exc:
@@ -114,7 +121,7 @@ class ImageGenConfig:
             raise InvalidInputError("image generation: model is required")
 
     def public_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = self.as_dict()
         d["base_url"] = redact_url(self.base_url)
         return d
 

@@ -18,7 +18,6 @@ and dropped rows both go to lineage with the candidate as parent, the generator 
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -47,6 +46,7 @@ from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
 from gme_data.redaction import redact
 from gme_data.settings import cache_dir
+from gme_data.tables import strict_text
 
 STAGE = "generated_queries"
 RECORD_KIND = "generated_query"
@@ -112,15 +112,6 @@ class GenerationResult:
 
 
 # ---- input validation -------------------------------------------------------------------------
-def _clean(value: Any, column: str, row_id: str) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if not isinstance(value, str):
-        raise InvalidInputError(f"candidates row {row_id!r}: column {column!r} must be str or None, "
-                                f"got {type(value).__name__}")
-    return value.strip() or None
-
-
 def parse_candidates(candidates: pd.DataFrame) -> list[Candidate]:
     """Validate the candidates table (columns, ids, types) and return its rows."""
     if not isinstance(candidates, pd.DataFrame):
@@ -137,10 +128,10 @@ def parse_candidates(candidates: pd.DataFrame) -> list[Candidate]:
         if rid in seen:
             raise InvalidInputError(f"candidates row {pos}: duplicate id {rid!r}")
         seen.add(rid)
-        text = _clean(rec["text"], "text", rid)
-        out.append(Candidate(rid, _clean(rec["title"], "title", rid),
+        text = strict_text(rec["text"], "text", rid)
+        out.append(Candidate(rid, strict_text(rec["title"], "title", rid),
                              text[:MAX_PARAGRAPH_CHARS] if text else None,
-                             _clean(rec["image"], "image", rid), _clean(rec["domain"], "domain", rid)))
+                             strict_text(rec["image"], "image", rid), strict_text(rec["domain"], "domain", rid)))
     return out
 
 

@@ -12,25 +12,15 @@ import numpy as np
 
 from gme_data.errors import InvalidInputError, InvalidItemError
 from gme_data.records import Item
-
-
-def clean(value: Any) -> Any:
-    """``None`` for missing table values (None, NaN, empty strings); the value otherwise."""
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
+from gme_data.tables import value_or_none
 
 
 def row_item(row: dict[str, Any], text_col: str, image_col: str, id_value: Any = None,
              where: str = "row") -> Item:
     """An :class:`Item` from two columns of a table row; :class:`InvalidInputError` names the row."""
-    text, image = clean(row.get(text_col)), clean(row.get(image_col))
+    text, image = value_or_none(row.get(text_col)), value_or_none(row.get(image_col))
     try:
-        return Item(text=text, image=image, id=clean(id_value))
+        return Item(text=text, image=image, id=value_or_none(id_value))
     except InvalidItemError as exc:
         raise InvalidInputError(f"{where}: columns {text_col!r}/{image_col!r}: {exc}") from exc
 
@@ -108,7 +98,7 @@ def encode_with_instructions(embedder: Any, items: Sequence[Item], role: str,
         raise InvalidInputError(f"{len(instructions)} instructions for {n} items")
     groups: dict[str | None, list[int]] = {}
     for i, ins in enumerate(instructions):
-        groups.setdefault(clean(ins), []).append(i)
+        groups.setdefault(value_or_none(ins), []).append(i)
     out: np.ndarray | None = None
     for ins, idx in groups.items():
         vecs = encode(embedder, [items[i] for i in idx], role, ins, batch_size, show_progress)

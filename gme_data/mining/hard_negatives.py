@@ -21,17 +21,17 @@ columns are replaced.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from gme_data.errors import InvalidInputError
 from gme_data.lineage import DROPPED, Edge, StageOutput
 from gme_data.mining.embedding import (
-    clean,
     encode,
     encode_with_instructions,
     row_item,
@@ -39,6 +39,8 @@ from gme_data.mining.embedding import (
     topk,
 )
 from gme_data.records import Item
+from gme_data.stage_config import StageConfig, with_changes
+from gme_data.tables import corpus_text, require_columns, value_or_none
 
 SAMPLE_COLUMNS = ("id", "combination", "instruction", "query_text", "query_image", "pos_id", "pos_text",
                   "pos_image", "source_id")
@@ -48,33 +50,27 @@ EXTRA_COLUMNS = ("positive_score", "positive_rank", "mined_with")
 MAX_FN_EDGES = 16
 
 
-@dataclass
-class MiningConfig:
-    """How negatives are mined.
+class MiningConfig(StageConfig):
+    """How negatives are mined (``show_progress``: a progress bar; ``stage``: the lineage stage name)."""
 
-    ``k``: negatives kept per sample. ``top_n``: neighbours retrieved per query. ``margin``: a
-    candidate scoring ``>= positive_score - margin`` is treated as a likely false negative.
-    ``max_score``: optional absolute cap (candidates at or above it are false negatives too).
-    ``match_modality``: negatives come only from candidates of the positive's modality.
-    ``fill_random``: top up with random (guard-passing) candidates when fewer than ``k`` remain.
-    ``min_negatives``: fewer negatives than this drops the sample (default ``k``; 1 keeps short
-    lists; 0 keeps every sample, mined negatives or not). ``seed``: random fill is deterministic per (seed, sample id).
-    """
-
-    k: int = 8
-    top_n: int = 100
-    margin: float = 0.05
-    max_score: float | None = None
-    match_modality: bool = True
-    fill_random: bool = True
-    min_negatives: int | None = None
-    seed: int = 0
-    batch_size: int = 32
-    exact_max_pool: int = 50_000
+    k: int = Field(default=8, description="Hard negatives kept per sample (GME: 8)")
+    top_n: int = Field(default=100, description="Neighbours retrieved per query before the guards")
+    margin: float = Field(default=0.05, description="False-negative guard: drop candidates scoring >= "
+                                                    "positive score - margin")
+    max_score: float | None = Field(default=None, description="Absolute false-negative cap: candidates at or "
+                                                               "above it are false negatives too (None = off)")
+    match_modality: bool = Field(default=True, description="Negatives share the positive's modality")
+    fill_random: bool = Field(default=True, description="Top up with random (guard-passing) negatives when "
+                                                        "fewer than k remain")
+    min_negatives: int | None = Field(default=None, description="Fewer negatives drops the sample (None = k; "
+                                      "1 keeps short lists; 0 keeps every sample, mined negatives or not)")
+    seed: int = Field(default=0, description="Random fill is deterministic per (seed, sample id)")
+    batch_size: int = Field(default=32, description="Items per embedding batch")
+    exact_max_pool: int = Field(default=50_000, description="Pools up to this size are searched exactly")
     show_progress: bool = False
     stage: str = "hard_negatives"
 
-    def __post_init__(self) -> None:
+    def model_post_init(self, _context: Any) -> None:
         if self.k < 1:
             raise InvalidInputError(f"mining config: k must be >= 1, got {self.k}")
         if self.top_n < 1:
@@ -111,35 +107,22 @@ class _Pool:
 
 def pool_from_samples(samples: pd.DataFrame) -> pd.DataFrame:
     """A candidate pool (``id, text, image``) made of the samples' positives, one row per ``pos_id``."""
-    _require(samples, ("pos_id", "pos_text", "pos_image"), "samples")
+    require_columns(samples, ("pos_id", "pos_text", "pos_image"), "samples")
     pool = samples[["pos_id", "pos_text", "pos_image"]].rename(
         columns={"pos_id": "id", "pos_text": "text", "pos_image": "image"})
     return pool.drop_duplicates("id").reset_index(drop=True)
 
 
-def _require(df: pd.DataFrame, cols: tuple[str, ...], name: str) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise InvalidInputError(f"{name} table is missing columns {missing} (has {list(df.columns)})")
-
-
-def _pool_text(row: dict[str, Any]) -> str | None:
-    text, title = clean(row.get("text")), clean(row.get("title"))
-    if title and text and not str(text).startswith(str(title)):
-        return f"{title} {text}"
-    return text if text is not None else title
-
-
 def _embed_pool(pool: pd.DataFrame, embedder: Any, cfg: MiningConfig) -> _Pool:
-    _require(pool, ("id",), "candidate pool")
+    require_columns(pool, ("id",), "candidate pool")
     if "text" not in pool.columns and "image" not in pool.columns:
         raise InvalidInputError("candidate pool needs a 'text' and/or an 'image' column")
     rows = pool.drop_duplicates("id").to_dict("records")
     items: list[Item] = []
     for i, row in enumerate(rows):
-        if clean(row.get("id")) is None:
+        if value_or_none(row.get("id")) is None:
             raise InvalidInputError(f"candidate pool row {i}: empty id")
-        r = {"text": _pool_text(row), "image": clean(row.get("image"))}
+        r = {"text": corpus_text(row.get("title"), row.get("text")), "image": value_or_none(row.get("image"))}
         items.append(row_item(r, "text", "image", row["id"], where=f"candidate pool row {i} (id {row['id']})"))
     emb = encode(embedder, items, "candidate", None, cfg.batch_size, cfg.show_progress)
     mods = [it.modality if cfg.match_modality else "all" for it in items]
@@ -167,8 +150,8 @@ def mine_hard_negatives(samples: pd.DataFrame, pool: pd.DataFrame | None, embedd
     """
     cfg = config or MiningConfig()
     if overrides:
-        cfg = MiningConfig(**{**asdict(cfg), **overrides})
-    _require(samples, ("id", "query_text", "query_image", "pos_id", "pos_text", "pos_image"), "samples")
+        cfg = with_changes(cfg, **overrides)
+    require_columns(samples, ("id", "query_text", "query_image", "pos_id", "pos_text", "pos_image"), "samples")
     if pool is None:
         pool = pool_from_samples(samples)
     model_name = str(getattr(embedder, "name", type(embedder).__name__))
@@ -191,7 +174,7 @@ def mine_hard_negatives(samples: pd.DataFrame, pool: pd.DataFrame | None, embedd
         where = f"samples row {i} (id {row.get('id')})"
         q_items.append(row_item(row, "query_text", "query_image", row.get("id"), where=where))
         p_items.append(row_item(row, "pos_text", "pos_image", row.get("pos_id"), where=where))
-        instructions.append(clean(row.get("instruction")) if "instruction" in row else None)
+        instructions.append(value_or_none(row.get("instruction")) if "instruction" in row else None)
     q_emb = encode_with_instructions(embedder, q_items, "query", instructions, cfg.batch_size, cfg.show_progress)
     uniq: dict[tuple, int] = {}
     p_index = []
@@ -222,7 +205,7 @@ def mine_hard_negatives(samples: pd.DataFrame, pool: pd.DataFrame | None, embedd
     iterator = tqdm(range(len(rows)), desc="mining", disable=not cfg.show_progress)
     for i in iterator:
         row, pit = rows[i], p_items[i]
-        sid, pos_id = str(row["id"]), clean(row.get("pos_id"))
+        sid, pos_id = str(row["id"]), value_or_none(row.get("pos_id"))
         s_pos = float(pos_scores[i])
         threshold = s_pos - cfg.margin
         if cfg.max_score is not None:

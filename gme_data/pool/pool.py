@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from PIL import Image
+from pydantic import Field
 
 from gme_data.errors import GmeDataError, InvalidInputError, InvalidItemError, SourceError
 from gme_data.images import UnreadableImageError
@@ -36,6 +37,7 @@ from gme_data.lineage import StageOutput
 from gme_data.pool.sources import PoolEntry, entries_from_source, file_sha1, pool_image_id
 from gme_data.records import Item
 from gme_data.retrieval.index import VectorIndex
+from gme_data.stage_config import StageConfig
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,7 @@ def default_query_instruction() -> str:
         return "Find an image that matches the given text."
 
 
-@dataclass
-class PoolConfig:
+class PoolConfig(StageConfig):
     """How the image pool embeds and searches.
 
     - ``batch_size``: images per ``encode`` batch (16).
@@ -78,10 +79,10 @@ class PoolConfig:
     query_instruction: str | None = None
     on_unreadable: str = "skip"
     show_progress: bool = True
-    extra_settings: dict[str, Any] = field(default_factory=dict)
-    index_options: dict[str, Any] = field(default_factory=dict)
+    extra_settings: dict[str, Any] = Field(default_factory=dict)
+    index_options: dict[str, Any] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    def model_post_init(self, _context: Any) -> None:
         if self.batch_size < 1 or self.chunk_size < 1:
             raise InvalidInputError(f"pool config: batch_size ({self.batch_size}) and chunk_size "
                                     f"({self.chunk_size}) must be >= 1")

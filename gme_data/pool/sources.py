@@ -27,6 +27,7 @@ from gme_data.images import ImageStore, UnreadableImageError, open_image
 from gme_data.records import stable_id
 from gme_data.settings import image_store_dir
 from gme_data.sources.policy import PathRejected, ReadPolicy
+from gme_data.tables import text_or_none
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,6 @@ def pool_image_id(content_hash: str) -> str:
     return stable_id("poolimg", content_hash)
 
 
-def _clean(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 @dataclass
 class PoolEntry:
     """One image of the pool: ``id`` (from the content hash), file path, optional caption/entity text."""
@@ -79,8 +73,8 @@ class PoolEntry:
 
     def __post_init__(self) -> None:
         self.image = str(self.image)
-        self.caption = _clean(self.caption)
-        self.entity = _clean(self.entity)
+        self.caption = text_or_none(self.caption)
+        self.entity = text_or_none(self.entity)
 
     def resolve(self) -> PoolEntry:
         """Fill ``content_hash`` and ``id`` from the file (raises :class:`SourceError` if it is missing)."""
@@ -104,9 +98,9 @@ class PoolEntry:
 
 def _pick(row: Mapping[str, Any], explicit: str | None, keys: tuple[str, ...]) -> str | None:
     if explicit is not None:
-        return _clean(row.get(explicit))
+        return text_or_none(row.get(explicit))
     for k in keys:
-        v = _clean(row.get(k))
+        v = text_or_none(row.get(k))
         if v is not None:
             return v
     return None
@@ -117,7 +111,7 @@ def _store_image(value: Any, store: ImageStore, where: str, base: Path | None) -
     if isinstance(value, Mapping):
         if value.get("bytes") is not None:
             value = value["bytes"]
-        elif _clean(value.get("path")) is not None:
+        elif text_or_none(value.get("path")) is not None:
             value = value["path"]
         else:
             raise InvalidInputError(f"{where}: image dict has neither 'bytes' nor 'path'")
@@ -158,7 +152,7 @@ def _read_metadata(root: Path) -> dict[str, dict[str, Any]]:
         except (ValueError, OSError) as exc:
             raise SourceError(f"pool metadata {path}: cannot parse ({exc})") from exc
         for i, row in enumerate(rows):
-            fname = _clean(row.get("file_name") or row.get("file") or row.get("image"))
+            fname = text_or_none(row.get("file_name") or row.get("file") or row.get("image"))
             if fname is None:
                 raise SourceError(f"pool metadata {path} row {i + 1}: needs a 'file_name' column")
             out[Path(fname).as_posix()] = row
@@ -223,10 +217,10 @@ def entries_from_table(table: pd.DataFrame | Iterable[Mapping[str, Any]], image_
 def entries_from_candidates(candidates: pd.DataFrame, source: str = "candidates") -> Iterator[PoolEntry]:
     """The images of a ``candidates`` table (the bundled sample's images offline); entity = title."""
     for row in candidates.to_dict("records"):
-        image = _clean(row.get("image"))
+        image = text_or_none(row.get("image"))
         if image is None:
             continue
-        yield PoolEntry(image=image, caption=_clean(row.get("title")), entity=_clean(row.get("title")),
+        yield PoolEntry(image=image, caption=text_or_none(row.get("title")), entity=text_or_none(row.get("title")),
                         source=f"{source}:{row.get('id')}")
 
 

@@ -21,11 +21,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from gme_data.errors import InvalidInputError
 from gme_data.lineage import StageOutput
-from gme_data.mining.embedding import clean, list_value, same_content
+from gme_data.mining.embedding import list_value, same_content
 from gme_data.records import COMBINATIONS
+from gme_data.stage_config import StageConfig, with_changes
+from gme_data.tables import value_or_none
 
 #: GME's mix (paper): T->T 1M, I->I 1M, cross-modal 2M, fused 2M (split evenly inside each group).
 DEFAULT_RATIOS: dict[str, float] = {
@@ -35,23 +38,20 @@ DEFAULT_RATIOS: dict[str, float] = {
 SPLITS = ("train", "validation")
 
 
-@dataclass
-class TrainingSetConfig:
-    """``ratios``: combination -> weight (renormalised over those present; 0 excludes one).
-    ``total``: cap on rows kept (None = as many as the ratios allow). ``tolerance``: allowed
-    absolute difference between achieved and target shares. ``validation_fraction``: share of
-    source documents held out. ``seed`` drives downsampling; ``split_salt`` the split hash.
-    """
+class TrainingSetConfig(StageConfig):
+    """How the training mixture is drawn (``split_salt``: the split hash's salt; ``stage``: lineage name)."""
 
-    ratios: dict[str, float] | None = None
-    total: int | None = None
-    tolerance: float = 0.02
-    validation_fraction: float = 0.1
-    seed: int = 0
+    ratios: dict[str, float] | None = Field(default=None, description="Combination -> weight (e.g. "
+                                            "{'T->T': 1, 'IT->T': 2}; 0 excludes one); None = GME's balanced "
+                                            "mix; renormalised over the combinations present")
+    total: int | None = Field(default=None, description="Cap on rows kept (None = as many as the ratios allow)")
+    tolerance: float = Field(default=0.02, description="Allowed |achieved - target| share (the gate's bound)")
+    validation_fraction: float = Field(default=0.1, description="Share of source documents held out")
+    seed: int = Field(default=0, description="Seed of the downsampling")
     split_salt: str = "gme-data-split-v1"
     stage: str = "training_set"
 
-    def __post_init__(self) -> None:
+    def model_post_init(self, _context: Any) -> None:
         if not 0.0 <= self.validation_fraction < 1.0:
             raise InvalidInputError(f"training set config: validation_fraction must be in [0, 1), "
                                     f"got {self.validation_fraction}")
@@ -86,7 +86,7 @@ def split_of(source_id: Any, validation_fraction: float = 0.1, salt: str = "gme-
 
 def _combination(row: dict[str, Any]) -> str:
     def code(t: Any, i: Any) -> str:
-        t, i = clean(t), clean(i)
+        t, i = value_or_none(t), value_or_none(i)
         return "IT" if t is not None and i is not None else ("I" if i is not None else "T")
 
     return f"{code(row.get('query_text'), row.get('query_image'))}->{code(row.get('pos_text'), row.get('pos_image'))}"
@@ -149,7 +149,7 @@ def build_training_set(hard_negatives: pd.DataFrame, config: TrainingSetConfig |
     ``combination_not_in_mixture``) and a report (shares, tolerance, split sizes)."""
     cfg = config or TrainingSetConfig()
     if overrides:
-        cfg = TrainingSetConfig(**{**cfg.__dict__, **overrides})
+        cfg = with_changes(cfg, **overrides)
     if "id" not in hard_negatives.columns:
         raise InvalidInputError("training set input has no 'id' column")
     df = hard_negatives.reset_index(drop=True).copy()
@@ -160,7 +160,7 @@ def build_training_set(hard_negatives: pd.DataFrame, config: TrainingSetConfig |
     if "combination" not in df.columns:
         df["combination"] = [_combination(r) for r in rows]
     else:
-        df["combination"] = [clean(c) or _combination(r) for c, r in zip(df["combination"], rows, strict=True)]
+        df["combination"] = [value_or_none(c) or _combination(r) for c, r in zip(df["combination"], rows, strict=True)]
     bad = df.loc[~df["combination"].isin(COMBINATIONS), ["id", "combination"]]
     if len(bad):
         raise InvalidInputError(f"training set input row id {bad.iloc[0]['id']!r}: unknown combination "
@@ -193,7 +193,7 @@ def build_training_set(hard_negatives: pd.DataFrame, config: TrainingSetConfig |
     missing_source = 0
     splits = []
     for sid, rid in zip(src, out["id"], strict=True):
-        key = clean(sid)
+        key = value_or_none(sid)
         if key is None:
             missing_source += 1
             key = f"id:{rid}"
@@ -202,7 +202,7 @@ def build_training_set(hard_negatives: pd.DataFrame, config: TrainingSetConfig |
     pos_ids = out["pos_id"] if "pos_id" in out.columns else pd.Series([None] * len(out), dtype=object)
     for rid, comb, split, pos in zip(out["id"], out["combination"], out["split"], pos_ids, strict=True):
         lineage.keep(str(rid), "training_sample", stage=cfg.stage, reason=split, split=split, combination=comb,
-                     pos_id=clean(pos))
+                     pos_id=value_or_none(pos))
 
     report = {
         "n_input": len(df),
@@ -234,7 +234,7 @@ def check_no_split_leakage(table: pd.DataFrame) -> list[str]:
     """Problems: source documents (``source_id``) that appear in more than one split."""
     if "split" not in table.columns or "source_id" not in table.columns:
         return ["table needs 'split' and 'source_id' columns"]
-    t = table[table["source_id"].map(clean).notna()]
+    t = table[table["source_id"].map(value_or_none).notna()]
     n = t.groupby("source_id")["split"].nunique()
     leaked = n[n > 1]
     return [f"source {s!r} appears in {int(k)} splits" for s, k in leaked.items()]
@@ -246,11 +246,11 @@ def check_negatives_distinct(table: pd.DataFrame) -> list[str]:
     for row in table.to_dict("records"):
         ids, texts, images = (list_value(row.get(c)) for c in ("neg_ids", "neg_texts", "neg_images"))
         for j, nid in enumerate(ids):
-            t = clean(texts[j]) if j < len(texts) else None
-            im = clean(images[j]) if j < len(images) else None
-            if clean(row.get("pos_id")) is not None and str(nid) == str(row.get("pos_id")):
+            t = value_or_none(texts[j]) if j < len(texts) else None
+            im = value_or_none(images[j]) if j < len(images) else None
+            if value_or_none(row.get("pos_id")) is not None and str(nid) == str(row.get("pos_id")):
                 problems.append(f"row {row.get('id')!r}: negative {j} has the positive's id {nid!r}")
-            elif same_content(t, im, clean(row.get("pos_text")), clean(row.get("pos_image"))):
+            elif same_content(t, im, value_or_none(row.get("pos_text")), value_or_none(row.get("pos_image"))):
                 problems.append(f"row {row.get('id')!r}: negative {j} ({nid!r}) has the positive's content")
     return problems
 
@@ -269,9 +269,9 @@ def validate_training_set(table: pd.DataFrame, ratios: dict[str, float] | None =
 
 def _item(text: Any, image: Any) -> dict[str, str]:
     d = {}
-    if clean(text) is not None:
+    if value_or_none(text) is not None:
         d["text"] = str(text)
-    if clean(image) is not None:
+    if value_or_none(image) is not None:
         d["image"] = str(image)
     return d
 
@@ -287,10 +287,10 @@ def jsonl_rows(table: pd.DataFrame) -> Iterator[dict[str, Any]]:
             "id": row.get("id"),
             "combination": row.get("combination"),
             "split": row.get("split"),
-            "source_id": clean(row.get("source_id")),
-            "instruction": clean(row.get("instruction")),
+            "source_id": value_or_none(row.get("source_id")),
+            "instruction": value_or_none(row.get("instruction")),
             "query": _item(row.get("query_text"), row.get("query_image")),
-            "positive": {**_item(row.get("pos_text"), row.get("pos_image")), "id": clean(row.get("pos_id"))},
+            "positive": {**_item(row.get("pos_text"), row.get("pos_image")), "id": value_or_none(row.get("pos_id"))},
             "negatives": [{**_item(t, im), "id": nid}
                           for t, im, nid in zip(texts, images, list_value(row.get("neg_ids")) + [None] * n,
                                                 strict=False)],

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from gme_data.errors import InvalidInputError
-from gme_data.mining.embedding import clean, list_value, row_item
+from gme_data.mining.embedding import list_value, row_item
 from gme_data.records import Item
+from gme_data.tables import value_or_none
 
 
 @dataclass
@@ -27,7 +28,7 @@ class TrainRow:
 
 def item_key(item_id: object, text: str | None, image: object) -> Hashable:
     """Candidate identity: its id when known, else its content (text, image path)."""
-    iid = clean(item_id)
+    iid = value_or_none(item_id)
     if iid is not None:
         return ("id", str(iid))
     return ("content", text, str(image) if image is not None else None)
@@ -48,15 +49,15 @@ def table_rows(table: pd.DataFrame, max_negatives: int | None = None) -> list[Tr
         n = max(len(texts), len(images))
         negs, keys = [], []
         for j in range(n):
-            t = clean(texts[j]) if j < len(texts) else None
-            im = clean(images[j]) if j < len(images) else None
+            t = value_or_none(texts[j]) if j < len(texts) else None
+            im = value_or_none(images[j]) if j < len(images) else None
             nid = ids[j] if j < len(ids) else None
             negs.append(row_item({"t": t, "i": im}, "t", "i", nid, where=f"{where} negative {j}"))
             keys.append(item_key(nid, t, im))
         if max_negatives is not None:
             negs, keys = negs[:max_negatives], keys[:max_negatives]
-        comb = clean(r.get("combination")) or "?"
-        out.append(TrainRow(id=str(r["id"]), combination=str(comb), instruction=clean(r.get("instruction")),
+        comb = value_or_none(r.get("combination")) or "?"
+        out.append(TrainRow(id=str(r["id"]), combination=str(comb), instruction=value_or_none(r.get("instruction")),
                             query=q, positive=p, pos_key=item_key(r.get("pos_id"), p.text, p.image),
-                            negatives=negs, neg_keys=keys, split=clean(r.get("split")) or "train"))
+                            negatives=negs, neg_keys=keys, split=value_or_none(r.get("split")) or "train"))
     return out

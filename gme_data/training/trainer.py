@@ -27,10 +27,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from gme_data.errors import InvalidInputError
 from gme_data.records import Item
+from gme_data.stage_config import StageConfig, with_changes
 from gme_data.training.evaluation import evaluate_retrieval
 from gme_data.training.gradcache import grad_cache_step
 from gme_data.training.losses import duplicate_mask, info_nce
@@ -82,22 +84,22 @@ class TrainableModel(Protocol):
         ...
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(StageConfig):
     """Training hyper-parameters (GME defaults where the paper gives them)."""
 
-    epochs: int = 1
-    batch_size: int = 32
-    lr: float = 1e-4
+    epochs: int = Field(default=1, description="Passes over the training split")
+    batch_size: int = Field(default=32, description="Queries per batch (one modality combination per batch)")
+    lr: float = Field(default=1e-4, description="Learning rate (GME LoRA: 1e-4)")
     weight_decay: float = 0.0
-    warmup_ratio: float = 0.06
-    temperature: float = 0.03
-    n_negatives: int = 8
+    warmup_ratio: float = Field(default=0.06, description="Linear warm-up share (GME: 6%)")
+    temperature: float = Field(default=0.03, description="InfoNCE temperature (GME: 0.03)")
+    n_negatives: int = Field(default=8, description="Hard negatives per query (GME: 8)")
     random_negatives: bool = True
-    grad_cache_chunk: int | None = None
+    grad_cache_chunk: int | None = Field(default=None, description="GradCache chunk size (None = whole batch "
+                                                                   "at once)")
     max_grad_norm: float | None = 1.0
-    max_steps: int | None = None
-    seed: int = 0
+    max_steps: int | None = Field(default=None, description="Stop after this many steps (None = all epochs)")
+    seed: int = Field(default=0, description="Seed of batching and random negatives")
     eval_ks: tuple[int, ...] = (1, 5)
     eval_batch_size: int = 32
     eval_before: bool = True
@@ -105,7 +107,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     show_progress: bool = False
 
-    def __post_init__(self) -> None:
+    def model_post_init(self, _context: Any) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise InvalidInputError(f"train config: epochs and batch_size must be >= 1 "
                                     f"(got {self.epochs}, {self.batch_size})")
@@ -114,7 +116,6 @@ class TrainConfig:
                                     f"{self.temperature})")
         if not 0 <= self.warmup_ratio < 1:
             raise InvalidInputError(f"train config: warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        self.eval_ks = tuple(self.eval_ks)
 
 
 @dataclass
@@ -217,7 +218,7 @@ def _save_checkpoint(out: Path, model: TrainableModel, opt: torch.optim.Optimize
     model.save_trainable(tmp / "trainable")
     save_state({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state()},
                tmp, OPTIMIZER_STATE)
-    (tmp / "state.json").write_text(json.dumps({**asdict(state), "config": asdict(cfg)}, default=str))
+    (tmp / "state.json").write_text(json.dumps({**asdict(state), "config": cfg.as_dict()}, default=str))
     if path.exists():
         shutil.rmtree(path)
     tmp.rename(path)
@@ -339,7 +340,7 @@ def train(model: TrainableModel, table: pd.DataFrame | Sequence[TrainRow], outpu
     """
     cfg = config or TrainConfig()
     if overrides:
-        cfg = TrainConfig(**{**asdict(cfg), **overrides})
+        cfg = with_changes(cfg, **overrides)
     t0 = time.monotonic()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -431,7 +432,7 @@ def train(model: TrainableModel, table: pd.DataFrame | Sequence[TrainRow], outpu
         "resumed_from": resumed_from,
         "last_checkpoint": str(last_ck) if last_ck else (str(latest_checkpoint(out)) if latest_checkpoint(out) else None),
         "seconds": round(state.seconds, 2),
-        "config": asdict(cfg),
+        "config": cfg.as_dict(),
     }
     report["plot"] = str(plot_training(state, out / "training.png", model.family))
     if finished:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_project.executors import job_on_executor
+from dagster_project.definitions import job_on_executor
 
 
 def celery_synthesis_job() -> dg.JobDefinition:

@@ -49,6 +49,7 @@ def test_executor_from_env_choices(monkeypatch: pytest.MonkeyPatch) -> None:
         executor_from_env()
 
 
+@pytest.mark.celery
 @pytest.mark.timeout(420)
 def test_synthesis_steps_run_in_two_celery_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "var"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from dagster_project import pools
 from tests.scale.services import celery_workers, redis_server
@@ -16,6 +17,8 @@ from tests.scale.services import celery_workers, redis_server
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.celery
+@pytest.mark.slow
 def test_two_celery_runs_on_one_pool_take_turns(tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
     pools.write_instance_config(home)
@@ -29,7 +32,7 @@ def test_two_celery_runs_on_one_pool_take_turns(tmp_path: Path) -> None:
         with celery_workers(broker, backend, tmp_path / "celery", n=2, env=env) as workers:
             outs = [tmp_path / f"run{i}.json" for i in range(2)]
             run_env = {**os.environ, **env}
-            procs = [subprocess.Popen([sys.executable, "-m", "tests.spine.pool_probe", str(o), "celery", "8"],
+            procs = [subprocess.Popen([sys.executable, "-m", "tests.pipeline.pool_probe", str(o), "celery", "8"],
                                       env=run_env, cwd=REPO) for o in outs]
             codes = [p.wait(timeout=150) for p in procs]
             logs = "\n".join(p.read_text(errors="replace") for p in workers.logs)

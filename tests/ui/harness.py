@@ -85,7 +85,7 @@ class UIStack:
 
 def stack_env(root: Path, reports_port: int) -> dict[str, str]:
     dagster_home = root / "dagster_home"
-    write_instance_config(dagster_home)  # telemetry off, the project's concurrency pool limits
+    write_instance_config(dagster_home)  # telemetry and the community dialog off, the project's pool limits
     env = dict(os.environ)
     env.update({
         "DAGSTER_HOME": str(dagster_home),
@@ -143,7 +143,6 @@ def ui_stack(root: Path | None = None, start_timeout_s: float = 240.0) -> Iterat
         wait_http(stack.reports_url + "/", 60, stack.procs[0], root / "report-server.log")
         wait_http(stack.ui_url + "/server_info", start_timeout_s, stack.procs[1], stack.dagster_log)
         wait_code_location(stack, start_timeout_s)
-        graphql(stack, "mutation { setNuxSeen }")  # no "Join the Dagster community" modal over the UI
         yield stack
     finally:
         for proc in reversed(stack.procs):

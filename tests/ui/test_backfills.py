@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from tests.ui.harness import REPO, UIStack, backfill_run_statuses, launch_asset_backfill, wait_backfill
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(600)]
 
 GOOD = ("animals", "sports")
 EMPTY = "arts_culture"  # no sample-wiki_01 paragraph is about the arts

@@ -8,6 +8,7 @@ then drives headless Debian Chromium through playwright (no browser download).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -15,12 +16,13 @@ from playwright.sync_api import expect
 from tests.ui.harness import (
     SHARD,
     UIStack,
+    graphql,
     materialize_from_graph,
     open_group_graph,
     wait_for_run,
 )
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
 expect.set_options(timeout=60_000)  # a loaded CI machine: the UI may take a while to fetch
 
 SYNTHESIS = ("raw_corpus", "candidates", "generated_queries", "fused_queries", "filtered_samples")
@@ -36,6 +38,20 @@ def test_asset_graph_shows_the_synthesis_chain(stack: UIStack, page) -> None:
     assert page.get_by_text("gme_model", exact=True).count() == 0
 
 
+def test_no_community_dialog_over_the_asset_graph(stack: UIStack, page) -> None:
+    """The dagster.yaml the project writes turns Dagster's "Join the Dagster community" dialog off: the
+    instance says so and a fresh browser sees the graph with no dialog (nothing was marked seen)."""
+    assert "nux:\n  enabled: false" in (Path(stack.env["DAGSTER_HOME"]) / "dagster.yaml").read_text()
+    assert graphql(stack, "{ shouldShowNux }")["shouldShowNux"] is False
+    assert not (Path(stack.env["DAGSTER_HOME"]) / ".nux" / "nux.yaml").exists()
+    open_group_graph(page, stack, "synthesis", SYNTHESIS)
+    expect(page.get_by_text("Asset Group in", exact=False).first).to_be_visible()
+    page.wait_for_timeout(3000)  # the dialog opens after the app's first queries
+    assert page.get_by_role("dialog").count() == 0
+    assert page.get_by_text("Join the Dagster community", exact=False).count() == 0
+
+
+@pytest.mark.slow
 def test_materialize_from_ui_then_gate_and_report(stack: UIStack, page) -> None:
     # (b) launch raw_corpus + candidates for the smallest sample shard from the graph's own button
     t0 = time.monotonic()

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests.ui.harness import UIStack, materialize_in_process
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.ui, pytest.mark.slow, pytest.mark.timeout(900)]
 expect.set_options(timeout=60_000)
 
 SHARD = "sample-wiki_01"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 import gme_data
 from gme_data.lineage import LineageStore
@@ -16,6 +17,7 @@ def _evaluations(res: dg.ExecutionResult) -> dict[str, bool]:
             for e in res.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
 
 
+@pytest.mark.slow
 def test_whole_graph_materializes_and_traces_back(workbench: Path) -> None:
     from dagster_project.definitions import defs, register_shards
 

@@ -18,7 +18,7 @@ from gme_data.lineage import LineageStore, StageOutput
 from gme_data.lineage_backend import open_lineage_store
 from gme_data.lineage_compact import consolidate_into
 from gme_data.lineage_parquet import ParquetLineageStore
-from tests.spine.test_lineage import rewrite_partition
+from tests.pipeline.test_lineage import rewrite_partition
 
 TIME_COLUMNS = {"created_at", "materialized_at", "started_at", "finished_at"}
 SORT_KEYS = {"runs": ["run_id"], "assets": ["asset_key", "partition"],

@@ -43,7 +43,7 @@ def test_two_runs_on_one_pool_run_one_after_the_other(tmp_path: Path) -> None:
         pools.apply_pool_limits(instance)
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     outs = [tmp_path / f"run{i}.json" for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.spine.pool_probe", str(o)], env=env, cwd=REPO)
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.pipeline.pool_probe", str(o)], env=env, cwd=REPO)
              for o in outs]
     assert [p.wait(timeout=180) for p in procs] == [0, 0]
     (_, first_end), (second_start, _) = sorted((json.loads(o.read_text())["start"], json.loads(o.read_text())["end"])

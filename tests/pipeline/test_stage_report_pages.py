@@ -20,7 +20,7 @@ from quality.gates import data_docs_index, run_gate
 from quality.plots import stage_plots
 from quality.report import build_sections, write_report
 from quality.stage_view import StageView
-from tests.spine.test_quality_gates import _good, _params
+from tests.pipeline.test_quality_gates import _good, _params
 
 
 def _photo(path: Path, colour: tuple[int, int, int]) -> str:

@@ -33,7 +33,7 @@ if __name__ == "__main__":
     with dg.DagsterInstance.get() as instance:
         executor = sys.argv[2] if len(sys.argv) > 2 else "in_process"
         # by its import name: Celery workers import the job from there, not from __main__
-        recon = dg.build_reconstructable_job("tests.spine.pool_probe", probe_job.__name__, (executor,))
+        recon = dg.build_reconstructable_job("tests.pipeline.pool_probe", probe_job.__name__, (executor,))
         with dg.execute_job(recon, instance=instance,
                             tags={"probe_out": sys.argv[1],
                                   "probe_sleep_s": sys.argv[3] if len(sys.argv) > 3 else "1.5"}) as result:

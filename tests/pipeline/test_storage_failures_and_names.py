@@ -186,10 +186,11 @@ def test_lineage_drops_query_quotes_the_partition(tmp_path: Path, monkeypatch) -
 
     @dg.asset(name="raw_corpus", partitions_def=shards, check_specs=[dg.AssetCheckSpec("quality_gate",
                                                                                          asset="raw_corpus")])
-    def raw_like(context: dg.AssetExecutionContext, lineage: LineageResource, workbench: WorkbenchResource):
+    def raw_like(context: dg.AssetExecutionContext, lineage: LineageResource, workbench: WorkbenchResource,
+                 io_manager: dg.ResourceParam[ParquetIOManager]):
         spec = SourceSpec(kind="jsonl", path=manifest, shard=context.partition_key)
         df, output = read_source(spec, workbench.image_store(), show_progress=False)
-        yield from finish_stage(context, "raw_corpus", df, output, lineage, workbench,
+        yield from finish_stage(context, df, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
                                 gate_params={"min_rows": 1, "max_rows": 100})
 
     instance = dg.DagsterInstance.ephemeral()
