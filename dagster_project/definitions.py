@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets import candidates as candidates_module
 from assets import domain_datasets as domain_datasets_module
+from assets import experiment_grid as experiment_grid_module
 from assets import exports as exports_module
 from assets import filtered_samples as filtered_samples_module
 from assets import fused_queries as fused_queries_module
@@ -47,6 +48,7 @@ ASSET_MODULES = [
     raw_corpus_module, candidates_module, generated_queries_module, fused_queries_module,
     filtered_samples_module, hard_negatives_module, training_set_module, gme_model_module, umrb_eval_module,
     umrb_dataset_eval_module, domain_datasets_module, exports_module,
+    experiment_grid_module,  # issue 24: the experiment grid and its ablation report
 ]
 __all__ = ["defs", "register_shards"]
 
@@ -70,7 +72,8 @@ defs = dg.Definitions(
     assets=all_assets,
     asset_checks=[umrb_eval_freshness],
     jobs=[synthesis_job, training_eval_job, mine_train_job, evaluation_job, umrb_datasets_job, domain_datasets_job,
-          exports_job, domain_exports_job],
+          exports_job, domain_exports_job,
+          experiment_grid_module.experiment_grid_job, experiment_grid_module.ablation_report_job],
     sensors=[inbox_sensor, automation_sensor],
     schedules=[evaluation_schedule],
     resources=build_resources(),
