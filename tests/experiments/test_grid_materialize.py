@@ -4,7 +4,6 @@ counted in the asset metadata), and the ablation report is linked from its metad
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -17,11 +16,10 @@ from dagster_project.definitions import build_resources
 from dagster_project.partitions import source_shards
 from gme_data.mining import MiningConfig, mine_hard_negatives
 from gme_data.retrieval.offline import OfflineEmbedder
-from gme_data.sample_corpus import __file__ as sample_init
 from gme_data.training import TrainingSetConfig, build_training_set
+from tests.experiments.tiny import filtered_samples
 
 SHARD = "tiny"
-INSTRUCTION = "Given a query, retrieve relevant passages that answer the query."
 GRID = {
     "schema_version": 1, "name": "tiny", "seeds": [0, 1],
     "suite": {"name": "local", "datasets": ["local_docs_t2t"]},
@@ -32,20 +30,6 @@ GRID = {
 }
 
 
-def _filtered_samples() -> pd.DataFrame:
-    """Text-to-text samples from the bundled sample corpus: a paragraph's first words ask for it."""
-    rows = []
-    for line in (Path(sample_init).parent / "data" / "wiki_01.jsonl").read_text().splitlines():
-        article = json.loads(line)
-        for j, para in enumerate(article["paragraphs"][:2]):
-            words = para["text"].split()
-            rows.append({"id": f"fs-{len(rows)}", "combination": "T->T", "instruction": INSTRUCTION,
-                         "query_text": f"{article['title']}: {' '.join(words[:6])}?", "query_image": None,
-                         "pos_id": f"cand-{article['title']}-{j}", "pos_text": para["text"], "pos_image": None,
-                         "source_id": article["title"]})
-    return pd.DataFrame(rows[:36])
-
-
 @pytest.fixture()
 def upstream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A workbench whose storage holds real shared upstream tables (mined with the offline embedder)."""
@@ -53,7 +37,7 @@ def upstream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GME_DATA_HOME", str(home))
     monkeypatch.setenv("GME_DATA_STORAGE_URL", str(home / "storage"))
     monkeypatch.delenv("GME_DATA_REPORTS_URL", raising=False)
-    samples = _filtered_samples()
+    samples = filtered_samples()
     mined = mine_hard_negatives(samples, None, OfflineEmbedder(ocr=False),
                                 MiningConfig(k=4, min_negatives=0, stage="hard_negatives")).table
     train = build_training_set(mined, TrainingSetConfig(validation_fraction=0.15)).table
