@@ -39,6 +39,8 @@ def _backend(config: ExperimentGridConfig, embedder: EmbedderResource, workbench
     options: dict = {}
     if embedder.is_offline():
         options = {"ocr": embedder.ocr, "ocr_min_boxes": embedder.ocr_min_boxes, "ocr_min_chars": embedder.ocr_min_chars}
+    elif family == "gme-lora":
+        options = {"position_mode": embedder.position_mode}
     return Backend(family=family, base_model="" if embedder.is_offline() else embedder.model, base_options=options,
                    device=embedder.device or None, dtype=embedder.dtype or None,
                    embedding_cache_dir=str(workbench.cache_dir() / "embeddings"),

@@ -163,6 +163,10 @@ def base_options(variant: Variant, backend: Backend, family: str, where: str) ->
                                     "(pooling/query_instructions switches exist for the adapter family only)")
         return dict(backend.base_options)
     opts = dict(backend.base_options)
+    if backend.base_model and (pooling != "mean" or instructions):
+        raise InvalidInputError(f"{where}: model.pooling / model.query_instructions are switches of the offline "
+                                f"default embedder, not of {backend.base_model!r}; set pooling: mean and "
+                                "query_instructions: false in the grid for this base")
     if pooling != "mean":
         opts["pooling"] = pooling
     if instructions:
@@ -205,7 +209,8 @@ def train_model(variant: Variant, backend: Backend, table: pd.DataFrame, spec: d
     cfg = derive_config(base_config("train"), {**variant.train, "seed": spec["seed"]}, f"variant {variant.name}")
     if family == "gme-lora":
         base: Any = backend.base_model
-        options: dict[str, Any] = {"r": spec["rank"] or 8, "device": backend.device, "dtype": backend.dtype}
+        options: dict[str, Any] = {"r": spec["rank"] or 8, "device": backend.device, "dtype": backend.dtype,
+                                   **spec["base_options"]}
     else:
         base = load_base(backend, spec["base_options"])
         options = {"base_spec": "offline-default" if not backend.base_model else backend.base_model,

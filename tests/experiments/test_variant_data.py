@@ -83,3 +83,10 @@ def test_keys_follow_config_data_and_seed() -> None:
     assert base == model_key(GRID.variant("no_hard_negatives"), backend, "data1", 0, "w")[0]
     with pytest.raises(InvalidInputError, match="w: gme-lora always pools the last token"):
         model_key(GRID.variant("lora_mean"), backend, "data1", 0, "w")
+
+
+def test_switches_are_refused_for_other_bases() -> None:
+    grid = parse_grid({"schema_version": 1, "variants": {"baseline": {"model": {"pooling": "last"}}}},
+                      Path("g.yaml"))
+    with pytest.raises(InvalidInputError, match="switches of the offline default embedder, not of 'clip-tiny'"):
+        model_key(grid.variant("baseline"), Backend("adapter", base_model="clip-tiny"), "d", 0, "w")
