@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -104,3 +105,15 @@ def test_derive_config_is_the_one_way_to_change_a_config() -> None:
         derive_config(base, {"lrr": 1}, "here")
     with pytest.raises(InvalidInputError, match="here: train config: epochs and batch_size must be >= 1"):
         derive_config(base, {"epochs": 0}, "here")
+
+
+def test_code_location_has_one_partition_per_bundled_variant() -> None:
+    from dagster_project.definitions import defs
+
+    variants = load_grid(DEFAULT_GRID).variant_names
+    job = defs.resolve_job_def("experiment_grid_job")
+    assert job.partitions_def.get_partition_keys() == variants
+    graph = defs.resolve_asset_graph()
+    report = graph.get(dg.AssetKey("ablation_report"))
+    assert report.partitions_def is None and dg.AssetKey("experiment_grid") in report.parent_keys
+    assert defs.resolve_job_def("ablation_report_job") is not None
