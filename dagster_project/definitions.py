@@ -9,6 +9,7 @@ from types import ModuleType
 import dagster as dg
 
 import assets
+from assets.experiment_grid import ablation_report_job, experiment_grid_job
 from dagster_project.automation import automation_sensor, with_automation
 from dagster_project.catalog import SourceCatalogResource
 from dagster_project.executors import ExecutorConfigError, executor_from_env
@@ -70,7 +71,8 @@ defs = dg.Definitions(
     assets=all_assets,
     asset_checks=[umrb_eval_freshness],
     jobs=[synthesis_job, training_eval_job, mine_train_job, evaluation_job, umrb_datasets_job, domain_datasets_job,
-          exports_job, domain_exports_job],
+          exports_job, domain_exports_job,
+          experiment_grid_job, ablation_report_job],
     sensors=[inbox_sensor, automation_sensor],
     schedules=[evaluation_schedule],
     resources=build_resources(),

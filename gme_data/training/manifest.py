@@ -31,6 +31,7 @@ MAX_MANIFEST_BYTES = 1 << 20
 #: base_options a manifest may carry: the settings of the offline default and of GME embedders.
 BASE_OPTION_KEYS = frozenset({
     "alpha", "text_backend", "temperature", "top_k", "ocr", "ocr_min_boxes", "ocr_min_chars", "ocr_weight",
+    "pooling", "query_instructions",
     "position_mode", "min_image_tokens", "max_image_tokens", "max_length", "attn_implementation",
 })
 

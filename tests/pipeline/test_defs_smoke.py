@@ -42,7 +42,7 @@ def test_gated_stages_get_io_manager_lineage_and_workbench_by_injection() -> Non
 
 def test_every_job_sensor_and_schedule_resolves() -> None:
     graph = defs.resolve_asset_graph()
-    assert len(graph.get_all_asset_keys()) == 16
+    assert len(graph.get_all_asset_keys()) == 18
     for job in defs.jobs:
         resolved = defs.resolve_job_def(job.name)
         assert resolved.asset_layer.executable_asset_keys, job.name
