@@ -27,10 +27,10 @@ _ALL = dg.AllPartitionMapping()
 
 
 class ExperimentGridConfig(dg.Config):
-    family: str = Field(default="", description="'' = the adapter over the offline default (or a CLIP base) on "
+    family: str | None = Field(default=None, description="unset = the adapter over the offline default (or a CLIP base) on "
                         "CPU, GME LoRA when the embedder resource names a GME checkpoint; 'adapter' / 'gme-lora' "
                         "force one (a variant's model.family wins)")
-    store: str = Field(default="", description="Content-addressed model / score store; '' = "
+    store: str | None = Field(default=None, description="Content-addressed model / score store; unset = "
                        "<GME_DATA_HOME>/experiments/store")
 
 
