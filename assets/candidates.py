@@ -10,6 +10,7 @@ from dagster_project import pools
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, WorkbenchResource
 from gme_data.candidates import DOMAINS, CandidatesConfig, build_candidates
+from gme_data.stage_speed import StageClock
 
 
 class CandidatesAssetConfig(dg.Config):
@@ -51,6 +52,7 @@ def candidates(
     workbench: WorkbenchResource,
     lineage: LineageResource,
 ):
+    clock = StageClock()  # items/s and vector-cache hits of this stage
     cfg_kwargs = {"threshold": config.confidence_threshold, "phash_distance": config.phash_distance}
     if config.max_per_domain:
         cfg_kwargs["max_per_domain"] = config.max_per_domain
@@ -63,11 +65,12 @@ def candidates(
         "report": as_json(report),
         "gallery": dg.MetadataValue.md(gallery_md(df.to_dict("records"), "image", "title")),
     }
+    stage_speed = clock.metadata(len(df))
     yield from finish_stage(
         context, "candidates", df, output, lineage, workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_text_chars": config.min_text_chars, "max_text_chars": config.max_text_chars,
                      "domains": list(DOMAINS), "min_confidence": config.confidence_threshold,
                      "domain_partition": _domain_partition(df), "max_domain_kl": config.max_domain_kl},
-        metadata=metadata, report_extra=report,
+        metadata={**metadata, **stage_speed}, report_extra=report,
     )

@@ -19,6 +19,7 @@ from dagster_project import pools
 from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from gme_data.filtering import FilterConfig, filter_samples
+from gme_data.stage_speed import StageClock
 
 #: The offline default (with OCR of text-bearing images, as EmbedderResource configures it) scores a
 #: matching entity image ~0.97 and a wrong one ~0.3-0.4 on the sample (measured), so its cut sits between.
@@ -71,6 +72,7 @@ def filtered_samples(
     workbench: WorkbenchResource,
     lineage: LineageResource,
 ):
+    clock = StageClock()  # items/s and vector-cache hits of this stage
     threshold = config.image_score_threshold
     if threshold < 0 and embedder.is_offline() and embedder.ocr and embedder.ocr_min_boxes <= 1:
         threshold = OFFLINE_IMAGE_SCORE_THRESHOLD
@@ -100,13 +102,14 @@ def filtered_samples(
         "sample_gallery": dg.MetadataValue.md(gallery_md(rep.get("gallery", []), "query_image", "query_text")),
         "report": as_json({k: v for k, v in rep.items() if k != "gallery"}),
     }
+    stage_speed = clock.metadata(len(df))
     yield from finish_stage(
         context, "filtered_samples", df, result.lineage, lineage, workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_kept_fraction": lo, "max_kept_fraction": hi},
         derive=lambda d: d.assign(_pair_key=pair_key(d, "query_text", "query_image", "pos_text", "pos_image"),
                                   _kept_fraction=kept_fraction),
-        metadata=metadata, report_extra={k: v for k, v in rep.items() if k != "gallery"},
+        metadata={**metadata, **stage_speed}, report_extra={k: v for k, v in rep.items() if k != "gallery"},
         thresholds={"image_score": threshold if threshold >= 0 else next(iter(rep["thresholds"].values()), None),
                     "consistency_rank": config.consistency_top_k,
                     "dedup_similarity": config.dedup_text_threshold},

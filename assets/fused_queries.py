@@ -20,6 +20,7 @@ from dagster_project.resources import EmbedderResource, ImagePoolResource, Linea
 from gme_data.filtering import FusedConfig, build_fused_queries
 from gme_data.generation.entity_images import EntityImageGenerator, ImageGenConfig
 from gme_data.pool import ImagePool, PoolConfig
+from gme_data.stage_speed import StageClock
 
 
 class FusedQueriesConfig(dg.Config):
@@ -100,6 +101,7 @@ def fused_queries(
     workbench: WorkbenchResource,
     lineage: LineageResource,
 ):
+    clock = StageClock()  # items/s and vector-cache hits of this stage
     model = embedder.load()
     thresholds = {"default": config.image_score_threshold} if config.image_score_threshold >= 0 else None
     if thresholds is None and getattr(model, "family", None) in ("clip", "siglip"):
@@ -137,10 +139,11 @@ def fused_queries(
     if rep["image_generation"] is not None:
         metadata["image_generation"] = as_json({**rep["image_generation"],
                                                 "config": entity_image_generator_public(config)})
+    stage_speed = clock.metadata(len(df))
     yield from finish_stage(
         context, "fused_queries", df, result.lineage, lineage, workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows},
-        metadata=metadata, report_extra=rep,
+        metadata={**metadata, **stage_speed}, report_extra=rep,
         thresholds={"image_score": config.image_score_threshold if config.rule == "top1_above_threshold"
                     and config.image_score_threshold >= 0 else None},
         inputs=generated_queries, domains=domains_of(df, candidates),

@@ -18,6 +18,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -141,8 +142,6 @@ def image_phash(path: str | Path, hash_size: int = 8) -> imagehash.ImageHash:
     """The DCT perceptual hash of an image file, computed once per file content (cached by the file's
     sha256 in memory and in ``<GME_DATA_HOME>/cache/image_phash.sqlite``). Raises
     :class:`UnreadableImageError` like :func:`open_image`."""
-    import sqlite3
-
     from gme_data import settings
     from gme_data.file_hashes import file_sha256
 
@@ -150,15 +149,34 @@ def image_phash(path: str | Path, hash_size: int = 8) -> imagehash.ImageHash:
     if key in _PHASH_MEMO:
         return imagehash.hex_to_hash(_PHASH_MEMO[key])
     root = settings.cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(root / _PHASH_DB, timeout=60) as con:
-        con.execute("CREATE TABLE IF NOT EXISTS phash (key TEXT PRIMARY KEY, hex TEXT)")
-        row = con.execute("SELECT hex FROM phash WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            row = (str(imagehash.phash(open_image(path), hash_size=hash_size)),)
+    con = _phash_connection(str(root / _PHASH_DB))
+    row = con.execute("SELECT hex FROM phash WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        row = (str(imagehash.phash(open_image(path), hash_size=hash_size)),)
+        with con:
             con.execute("INSERT OR REPLACE INTO phash VALUES (?, ?)", (key, row[0]))
     _PHASH_MEMO[key] = row[0]
     return imagehash.hex_to_hash(row[0])
 
 
 _PHASH_MEMO: dict[str, str] = {}
+_PHASH_CONNECTIONS: dict[tuple[str, int, int], Any] = {}
+
+
+def _phash_connection(path: str) -> Any:
+    """One connection per (file, process, thread), in WAL mode (a commit costs no fsync of the whole file)."""
+    import os
+    import sqlite3
+    import threading
+
+    key = (path, os.getpid(), threading.get_ident())
+    con = _PHASH_CONNECTIONS.get(key)
+    if con is None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(path, timeout=60)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute("CREATE TABLE IF NOT EXISTS phash (key TEXT PRIMARY KEY, hex TEXT)")
+        con.commit()
+        _PHASH_CONNECTIONS[key] = con
+    return con
