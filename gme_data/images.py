@@ -18,7 +18,6 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
 
 import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -144,12 +143,13 @@ def image_phash(path: str | Path, hash_size: int = 8) -> imagehash.ImageHash:
     :class:`UnreadableImageError` like :func:`open_image`."""
     from gme_data import settings
     from gme_data.file_hashes import file_sha256
+    from gme_data.sqlite_wal import wal_connection
 
     key = f"{file_sha256(path)}:{hash_size}"
     if key in _PHASH_MEMO:
         return imagehash.hex_to_hash(_PHASH_MEMO[key])
     root = settings.cache_dir()
-    con = _phash_connection(str(root / _PHASH_DB))
+    con = wal_connection(root / _PHASH_DB, "CREATE TABLE IF NOT EXISTS phash (key TEXT PRIMARY KEY, hex TEXT)")
     row = con.execute("SELECT hex FROM phash WHERE key = ?", (key,)).fetchone()
     if row is None:
         row = (str(imagehash.phash(open_image(path), hash_size=hash_size)),)
@@ -160,23 +160,3 @@ def image_phash(path: str | Path, hash_size: int = 8) -> imagehash.ImageHash:
 
 
 _PHASH_MEMO: dict[str, str] = {}
-_PHASH_CONNECTIONS: dict[tuple[str, int, int], Any] = {}
-
-
-def _phash_connection(path: str) -> Any:
-    """One connection per (file, process, thread), in WAL mode (a commit costs no fsync of the whole file)."""
-    import os
-    import sqlite3
-    import threading
-
-    key = (path, os.getpid(), threading.get_ident())
-    con = _PHASH_CONNECTIONS.get(key)
-    if con is None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(path, timeout=60)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.execute("CREATE TABLE IF NOT EXISTS phash (key TEXT PRIMARY KEY, hex TEXT)")
-        con.commit()
-        _PHASH_CONNECTIONS[key] = con
-    return con
