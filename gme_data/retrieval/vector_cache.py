@@ -31,6 +31,8 @@ CACHE_MB_ENV = "GME_DATA_VECTOR_CACHE_MB"
 DEFAULT_CACHE_MB = 2048
 #: bytes a row costs besides its vector (key, dim, timestamp, b-tree overhead), for the size bound
 ROW_OVERHEAD = 96
+#: writes between two exact row counts (other processes' rows are seen at the next count)
+RECOUNT_EVERY = 64
 
 
 def default_max_bytes() -> int:
@@ -61,6 +63,8 @@ class VectorCache:
         self.hits = 0
         self.misses = 0
         self.evicted = 0
+        self._rows_bound: int | None = None
+        self._puts = 0
         self._lock = threading.Lock()
         self._con: sqlite3.Connection | None = None
         self._pid = -1
@@ -116,19 +120,30 @@ class VectorCache:
             con.execute("BEGIN IMMEDIATE")
             try:
                 con.executemany("INSERT OR REPLACE INTO emb (key, dim, vec, used) VALUES (?, ?, ?, ?)", rows)
-                self._evict(con, row_bytes=len(rows[0][2]) + ROW_OVERHEAD)
+                self._evict(con, row_bytes=len(rows[0][2]) + ROW_OVERHEAD, added=len(rows))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
 
-    def _evict(self, con: sqlite3.Connection, row_bytes: int) -> None:
+    def _evict(self, con: sqlite3.Connection, row_bytes: int, added: int) -> None:
+        # an upper bound of the rows (other processes' writes are caught at the next recount), so the
+        # exact COUNT(*) runs only near the cap, not at every write
+        self._puts += 1
+        if self._rows_bound is None or self._puts % RECOUNT_EVERY == 0:
+            self._rows_bound = int(con.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
+        else:
+            self._rows_bound += added
+        if self._rows_bound * row_bytes <= 0.95 * self.max_bytes:
+            return
         n = int(con.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
+        self._rows_bound = n
         if n * row_bytes <= self.max_bytes:
             return
         keep = max(1, int(0.9 * self.max_bytes) // row_bytes)
         con.execute("DELETE FROM emb WHERE key IN (SELECT key FROM emb ORDER BY used LIMIT ?)", (n - keep,))
         self.evicted += n - keep
+        self._rows_bound = keep
 
     def stored_bytes(self) -> int:
         """Vector bytes plus the per-row overhead the bound counts."""
