@@ -41,7 +41,7 @@ def _domain_partition(df: pd.DataFrame) -> dict:
                                          "domain balance (KL), row-count bounds")],
     description=(
         "Candidate paragraphs (with their images): normalised text, exact-text and perceptual-hash "
-        "dedup, zero-shot domain classification into GME's 15 domains (sentence-transformers; kept "
+        "dedup, zero-shot domain classification into GME's 15 domains (all-MiniLM-L6-v2, int8 ONNX; kept "
         "at confidence >= threshold), balanced across domains."
     ),
 )

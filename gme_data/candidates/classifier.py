@@ -2,8 +2,9 @@
 
 A paragraph's embedding (all-MiniLM-L6-v2 by default: the process's shared int8 ONNX encoder,
 :func:`gme_data.retrieval.text_encoders.shared_text_encoder`, with its vector cache; another
-sentence-transformers model when ``model_path`` names one) is compared with each domain's prototype (the mean embedding of its label prompts); a softmax over the
-similarities divided by ``temperature`` gives the confidence of the best domain.
+sentence-transformers model when ``model_path`` names one) is compared with each domain's prototype
+(the mean embedding of its label prompts); a softmax over the similarities divided by ``temperature``
+gives the confidence of the best domain.
 """
 
 from __future__ import annotations
