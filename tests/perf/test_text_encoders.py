@@ -39,5 +39,5 @@ def test_onnx_vectors_match_the_torch_model():
     onnx = shared_text_encoder("onnx").encode(TEXTS)
     torch = SharedTextEncoder("torch").model.encode(TEXTS)
     cos = (onnx * torch).sum(axis=1)
-    assert cos.min() > 0.99  # measured >= 0.995 on these texts
+    assert cos.min() > 0.99  # measured 0.9996-0.9997 on these texts
     np.testing.assert_allclose(np.linalg.norm(onnx, axis=1), 1.0, atol=1e-5)
