@@ -12,6 +12,7 @@ from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, WorkbenchResource
 from dagster_project.stage_config import library_config, stage_config_class
 from gme_data.candidates import DOMAINS, CandidatesConfig, build_candidates
+from gme_data.stage_speed import StageClock
 
 #: The classifier and balance fields of :class:`CandidatesConfig` (declared there) plus the gate's bounds.
 CandidatesAssetConfig = stage_config_class(
@@ -42,7 +43,7 @@ def _domain_partition(df: pd.DataFrame) -> dict:
                                          "domain balance (KL), row-count bounds")],
     description=(
         "Candidate paragraphs (with their images): normalised text, exact-text and perceptual-hash "
-        "dedup, zero-shot domain classification into GME's 15 domains (sentence-transformers; kept "
+        "dedup, zero-shot domain classification into GME's 15 domains (all-MiniLM-L6-v2, int8 ONNX; kept "
         "at confidence >= threshold), balanced across domains."
     ),
 )
@@ -54,6 +55,7 @@ def candidates(
     lineage: LineageResource,
     io_manager: dg.ResourceParam[ParquetIOManager],
 ):
+    clock = StageClock()  # items/s and vector-cache hits of this stage
     df, output, report = build_candidates(raw_corpus, library_config(config, CandidatesConfig))
     counts = df["domain"].value_counts().rename_axis("domain").reset_index(name="n") if len(df) else None
     metadata = {
@@ -61,11 +63,12 @@ def candidates(
         "report": as_json(report),
         "gallery": dg.MetadataValue.md(gallery_md(df.to_dict("records"), "image", "title")),
     }
+    stage_speed = clock.metadata(len(df))
     yield from finish_stage(
         context, df, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_text_chars": config.min_text_chars, "max_text_chars": config.max_text_chars,
                      "domains": list(DOMAINS), "min_confidence": config.threshold,
                      "domain_partition": _domain_partition(df), "max_domain_kl": config.max_domain_kl},
-        metadata=metadata, report_extra=report,
+        metadata={**metadata, **stage_speed}, report_extra=report,
     )

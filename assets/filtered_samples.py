@@ -20,6 +20,7 @@ from dagster_project.partitions import source_shards
 from dagster_project.resources import EmbedderResource, LineageResource, WorkbenchResource
 from dagster_project.stage_config import library_config, stage_config_class
 from gme_data.filtering import FilterConfig, filter_samples
+from gme_data.stage_speed import StageClock
 from gme_data.tables import pair_key
 
 #: The offline default (with OCR of text-bearing images, as EmbedderResource configures it) scores a
@@ -74,6 +75,7 @@ def filtered_samples(
     lineage: LineageResource,
     io_manager: dg.ResourceParam[ParquetIOManager],
 ):
+    clock = StageClock()  # items/s and vector-cache hits of this stage
     threshold = config.image_score_threshold
     if threshold is None and embedder.is_offline() and embedder.ocr and embedder.ocr_min_boxes <= 1:
         threshold = OFFLINE_IMAGE_SCORE_THRESHOLD
@@ -98,13 +100,14 @@ def filtered_samples(
         "sample_gallery": dg.MetadataValue.md(gallery_md(rep.get("gallery", []), "query_image", "query_text")),
         "report": as_json({k: v for k, v in rep.items() if k != "gallery"}),
     }
+    stage_speed = clock.metadata(len(df))
     yield from finish_stage(
         context, df, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_kept_fraction": lo, "max_kept_fraction": hi},
         derive=lambda d: d.assign(_pair_key=pair_key(d, "query_text", "query_image", "pos_text", "pos_image"),
                                   _kept_fraction=kept_fraction),
-        metadata=metadata, report_extra={k: v for k, v in rep.items() if k != "gallery"},
+        metadata={**metadata, **stage_speed}, report_extra={k: v for k, v in rep.items() if k != "gallery"},
         thresholds={"image_score": threshold if threshold is not None else next(iter(rep["thresholds"].values()), None),
                     "consistency_rank": config.consistency_top_k,
                     "dedup_similarity": config.dedup_text_threshold},

@@ -22,6 +22,7 @@ from dagster_project.stage_config import Carry, library_config, stage_config_cla
 from gme_data.filtering import FusedConfig, build_fused_queries
 from gme_data.generation.entity_images import EntityImageGenerator, ImageGenConfig
 from gme_data.pool import ImagePool, PoolConfig
+from gme_data.stage_speed import StageClock
 
 #: The retrieval fields of :class:`FusedConfig` and the image-generation fields of :class:`ImageGenConfig`
 #: (``image_gen_*``; ``generate_entity_images`` is its ``enabled``), declared there, plus the asset's own.
@@ -86,6 +87,7 @@ def fused_queries(
     lineage: LineageResource,
     io_manager: dg.ResourceParam[ParquetIOManager],
 ):
+    clock = StageClock()  # items/s and vector-cache hits of this stage
     model = embedder.load()
     thresholds = {"default": config.image_score_threshold} if config.image_score_threshold is not None else None
     if thresholds is None and getattr(model, "family", None) in ("clip", "siglip"):
@@ -120,10 +122,11 @@ def fused_queries(
     if rep["image_generation"] is not None:
         metadata["image_generation"] = as_json({**rep["image_generation"],
                                                 "config": entity_image_generator_public(config)})
+    stage_speed = clock.metadata(len(df))
     yield from finish_stage(
         context, df, result.lineage, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows},
-        metadata=metadata, report_extra=rep,
+        metadata={**metadata, **stage_speed}, report_extra=rep,
         thresholds={"image_score": config.image_score_threshold if config.rule == "top1_above_threshold" else None},
         inputs=generated_queries, domains=domains_of(df, candidates),
     )

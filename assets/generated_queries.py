@@ -13,6 +13,7 @@ from dagster_project.resources import LineageResource, LLMResource, WorkbenchRes
 from gme_data.generation import generate_queries
 from gme_data.generation.estimate import estimate_generation
 from gme_data.generation.usage import usage_markdown
+from gme_data.stage_speed import StageClock
 
 
 class GeneratedQueriesConfig(dg.Config):
@@ -66,6 +67,7 @@ def generated_queries(
     lineage: LineageResource,
     io_manager: dg.ResourceParam[ParquetIOManager],
 ):
+    clock = StageClock()  # items/s and vector-cache hits of this stage
     cache_path = str(workbench.path("cache") / "llm_responses.duckdb")
     gen_config = llm.generation_config(cache_path=cache_path)
     if config.estimate_only:
@@ -106,9 +108,10 @@ def generated_queries(
         "generation_config": as_json(gen_config.public_dict()),
         "llm_server": as_json(report.llm_server),
     }
+    stage_speed = clock.metadata(len(table))
     yield from finish_stage(
         context, table, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows,
                      "min_query_chars": config.min_query_chars, "max_query_chars": config.max_query_chars},
-        derive=_derive, metadata=metadata, report_extra=rep,
+        derive=_derive, metadata={**metadata, **stage_speed}, report_extra=rep,
     )

@@ -11,6 +11,7 @@ from dagster_project.io_manager import ParquetIOManager
 from dagster_project.partitions import source_shards
 from dagster_project.resources import LineageResource, WorkbenchResource
 from gme_data.sources import ReadPolicy, read_source
+from gme_data.stage_speed import StageClock
 
 
 class RawCorpusConfig(dg.Config):
@@ -45,6 +46,7 @@ def raw_corpus(
     lineage: LineageResource,
     io_manager: dg.ResourceParam[ParquetIOManager],
 ):
+    clock = StageClock()  # items/s and vector-cache hits of this stage
     shard = context.partition_key
     spec = catalog.spec(shard)
     if config.limit:
@@ -56,11 +58,12 @@ def raw_corpus(
     policy = ReadPolicy.from_env(**{k: v for k, v in caps.items() if v})
     df, output = read_source(spec, workbench.image_store(), policy=policy)
     df = df.reset_index(drop=True)
+    stage_speed = clock.metadata(len(df))
     yield from finish_stage(
         context, df, output, io_manager=io_manager, lineage=lineage, workbench=workbench,
         gate_params={"min_rows": config.min_rows, "max_rows": config.max_rows},
         metadata={"source_kind": spec.kind, "source_path": str(spec.path), "license": spec.license or "not stated",
-                  "images": int(df["image"].notna().sum()) if "image" in df else 0},
+                  "images": int(df["image"].notna().sum()) if "image" in df else 0, **stage_speed},
         report_extra={"source": str(spec.path), "kind": spec.kind, "source_name": spec.source_name,
                       "license": spec.license},
     )

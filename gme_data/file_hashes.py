@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from gme_data import settings
+from gme_data.sqlite_wal import wal_connection
 
 DB_NAME = "file_sha256.sqlite"
 _MEMO: dict[tuple[str, int, int, int, int], str] = {}
@@ -27,11 +28,7 @@ def _stat_key(path: Path) -> tuple[str, int, int, int, int]:
 
 
 def _db() -> sqlite3.Connection:
-    root = settings.cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(root / DB_NAME, timeout=60)
-    con.execute("CREATE TABLE IF NOT EXISTS sha (key TEXT PRIMARY KEY, digest TEXT)")
-    return con
+    return wal_connection(settings.cache_dir() / DB_NAME, "CREATE TABLE IF NOT EXISTS sha (key TEXT PRIMARY KEY, digest TEXT)")
 
 
 def stream_digest(path: str | Path, algorithm: str = "sha256") -> str:

@@ -141,21 +141,19 @@ def image_phash(path: str | Path, hash_size: int = 8) -> imagehash.ImageHash:
     """The DCT perceptual hash of an image file, computed once per file content (cached by the file's
     sha256 in memory and in ``<GME_DATA_HOME>/cache/image_phash.sqlite``). Raises
     :class:`UnreadableImageError` like :func:`open_image`."""
-    import sqlite3
-
     from gme_data import settings
     from gme_data.file_hashes import file_sha256
+    from gme_data.sqlite_wal import wal_connection
 
     key = f"{file_sha256(path)}:{hash_size}"
     if key in _PHASH_MEMO:
         return imagehash.hex_to_hash(_PHASH_MEMO[key])
     root = settings.cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(root / _PHASH_DB, timeout=60) as con:
-        con.execute("CREATE TABLE IF NOT EXISTS phash (key TEXT PRIMARY KEY, hex TEXT)")
-        row = con.execute("SELECT hex FROM phash WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            row = (str(imagehash.phash(open_image(path), hash_size=hash_size)),)
+    con = wal_connection(root / _PHASH_DB, "CREATE TABLE IF NOT EXISTS phash (key TEXT PRIMARY KEY, hex TEXT)")
+    row = con.execute("SELECT hex FROM phash WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        row = (str(imagehash.phash(open_image(path), hash_size=hash_size)),)
+        with con:
             con.execute("INSERT OR REPLACE INTO phash VALUES (?, ?)", (key, row[0]))
     _PHASH_MEMO[key] = row[0]
     return imagehash.hex_to_hash(row[0])

@@ -1,8 +1,10 @@
 """Zero-shot domain classifier: cosine similarity to domain prototypes, softmax with a temperature.
 
-A paragraph's embedding (all-MiniLM-L6-v2 by default, loaded offline from the bundled package) is
-compared with each domain's prototype (the mean embedding of its label prompts); a softmax over the
-similarities divided by ``temperature`` gives the confidence of the best domain.
+A paragraph's embedding (all-MiniLM-L6-v2 by default: the process's shared int8 ONNX encoder,
+:func:`gme_data.retrieval.text_encoders.shared_text_encoder`, with its vector cache; another
+sentence-transformers model when ``model_path`` names one) is compared with each domain's prototype
+(the mean embedding of its label prompts); a softmax over the similarities divided by ``temperature``
+gives the confidence of the best domain.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from gme_data.candidates.domains import DOMAIN_PROMPTS
 from gme_data.errors import InvalidInputError
+from gme_data.retrieval.text_encoders import is_default_minilm, shared_text_encoder
 
 
 def default_model_path() -> str:
@@ -71,10 +74,17 @@ class DomainClassifier:
         self.temperature = temperature
         self.batch_size = batch_size
         self.domains = list(prompts)
-        self.model = load_sentence_model(self.model_path)
+        self.shared = None
+        self.model = None
+        if is_default_minilm(model_path):
+            self.shared = shared_text_encoder()
+        else:
+            self.model = load_sentence_model(self.model_path)
         self.prototypes = np.stack([self._prototype(prompts[d]) for d in self.domains])
 
     def _encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        if self.shared is not None:
+            return self.shared.encode(texts)
         keys = [(self.model_path, hashlib.sha1(t.encode("utf-8")).hexdigest()) for t in texts]
         missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in _EMBEDDINGS}.items())
         if missing:

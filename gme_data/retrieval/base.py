@@ -14,9 +14,7 @@ in one SQLite file, so re-embedding the same corpus with the same settings is fr
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from tqdm.auto import tqdm
 from gme_data.errors import InvalidInputError, InvalidItemError
 from gme_data.records import Item, Modality
 from gme_data.retrieval.instructions import CANDIDATE_INSTRUCTION
+from gme_data.retrieval.vector_cache import VectorCache
 
 ROLES = ("query", "candidate")
 ItemLike = Item | str | Image.Image
@@ -71,19 +70,12 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
-class EmbeddingCache:
-    """Vectors keyed by (model key, role, instruction, item content hash) in ``<root>/embeddings.sqlite``."""
+class EmbeddingCache(VectorCache):
+    """Vectors keyed by (model key, role, instruction, item content hash) in ``<root>/embeddings.sqlite``
+    (a :class:`~gme_data.retrieval.vector_cache.VectorCache`: shared by processes, LRU-bounded)."""
 
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.path = self.root / "embeddings.sqlite"
-        self._lock = threading.Lock()
-        with self._connect() as con:
-            con.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)")
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
+    def __init__(self, root: str | Path, max_bytes: int | None = None):
+        super().__init__(root, "embeddings.sqlite", max_bytes)
 
     @staticmethod
     def key(model_key: str, role: str, instruction: str, content_hash: str) -> str:
@@ -92,27 +84,6 @@ class EmbeddingCache:
             h.update(part.encode())
             h.update(b"\x1f")
         return h.hexdigest()
-
-    def get_many(self, keys: Sequence[str], dim: int) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        with self._lock, self._connect() as con:
-            for start in range(0, len(keys), 500):
-                chunk = list(keys[start:start + 500])
-                marks = ",".join("?" * len(chunk))
-                for key, d, blob in con.execute(f"SELECT key, dim, vec FROM emb WHERE key IN ({marks})", chunk):
-                    if d == dim:
-                        found[key] = np.frombuffer(blob, dtype=np.float32).copy()
-        return found
-
-    def put_many(self, keys: Sequence[str], vectors: np.ndarray) -> None:
-        rows = [(k, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes())
-                for k, v in zip(keys, vectors, strict=True)]
-        with self._lock, self._connect() as con:
-            con.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?)", rows)
-
-    def __len__(self) -> int:
-        with self._connect() as con:
-            return int(con.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
 
 
 class Embedder:

