@@ -1,16 +1,4 @@
 """Tests here run torch on one thread: the CI box has 2 cores shared by several jobs, and small
 ops on 2 contended threads were ~10-40x slower than on one."""
 
-from __future__ import annotations
-
-import pytest
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.support.torch_threads import one_torch_thread  # noqa: F401  (autouse)
