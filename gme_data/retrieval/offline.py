@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,12 @@ import torch
 from gme_data.errors import InvalidInputError
 from gme_data.records import Item
 from gme_data.retrieval.base import Embedder, l2_normalize
-from gme_data.retrieval.cpu_threads import onnx_session_options, spinning_threads, torch_threads
+from gme_data.retrieval.cpu_threads import (
+    inference_threads,
+    onnx_session_options,
+    spinning_threads,
+    torch_threads,
+)
 from gme_data.retrieval.instructions import CANDIDATE_INSTRUCTION
 from gme_data.retrieval.mobilenet import imagenet_class_names, load_mobilenet_v2, preprocess
 from gme_data.retrieval.ocr_gate import DEFAULT_GATE, OCR_COUNTS
@@ -195,15 +201,16 @@ class OfflineEmbedder(Embedder):
         return emb
 
     # ------------------------------------------------------------------ parts
-    def class_probabilities(self, images: list) -> np.ndarray:
-        """MobileNetV2 softmax probabilities ``[n, 1000]`` at the configured temperature."""
-        with torch.inference_mode(), torch_threads():
+    def class_probabilities(self, images: list, threads: int | None = None) -> np.ndarray:
+        """MobileNetV2 softmax probabilities ``[n, 1000]`` at the configured temperature (on ``threads``,
+        default :func:`inference_threads`)."""
+        with torch.inference_mode(), torch_threads(threads):
             logits = self.classifier(preprocess(images))
         return torch.softmax(logits / self.temperature, dim=-1).numpy()
 
-    def photo_vectors(self, images: list) -> np.ndarray:
+    def photo_vectors(self, images: list, threads: int | None = None) -> np.ndarray:
         """Images in text space: top-k class probabilities weighting the class-prompt embeddings."""
-        probs = self.class_probabilities(images)
+        probs = self.class_probabilities(images, threads)
         if self.top_k < probs.shape[1]:
             cut = np.partition(probs, -self.top_k, axis=1)[:, -self.top_k][:, None]
             probs = np.where(probs >= cut, probs, 0.0)
@@ -237,29 +244,66 @@ class OfflineEmbedder(Embedder):
     def image_text(self, image) -> str:
         """OCR text of a text-rich image ('' for photos: the pixel test fails or fewer than ``ocr_min_boxes``
         text boxes); memoised."""
-        digest = hashlib.sha1(np.asarray(image).tobytes()).hexdigest()
-        if digest not in self._ocr_memo:
-            if len(self._ocr_memo) >= 4096:
-                self._ocr_memo.clear()
-            text = ""
-            if self.ocr_gate.may_hold_text(image):
-                self.ocr_runs += 1
-                OCR_COUNTS["runs"] += 1
-                n_boxes, read = self.read_text(image)
-                text = read if n_boxes >= self.ocr_min_boxes else ""
+        digests, known, texty = self._gate([image])
+        known.update(self._read_texty(texty))
+        return known[digests[0]]
+
+    def _gate(self, images: list) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+        """Content digests of ``images``, the texts already known (memoised, or '' when the pixel test
+        fails; those are memoised now) and ``digest -> image`` of the images OCR has to read."""
+        digests = [hashlib.sha1(np.asarray(img).tobytes()).hexdigest() for img in images]
+        known: dict[str, str] = {}
+        texty: dict[str, Any] = {}
+        for digest, image in zip(digests, images, strict=True):
+            if digest in known or digest in texty:
+                continue
+            if digest in self._ocr_memo:
+                known[digest] = self._ocr_memo[digest]
+            elif self.ocr_gate.may_hold_text(image):
+                texty[digest] = image
             else:
                 self.ocr_skipped += 1
                 OCR_COUNTS["skipped"] += 1
-            self._ocr_memo[digest] = text
-        return self._ocr_memo[digest]
+                known[digest] = ""
+                self._remember(digest, "")
+        return digests, known, texty
+
+    def _remember(self, digest: str, text: str) -> None:
+        if len(self._ocr_memo) >= 4096:
+            self._ocr_memo.clear()
+        self._ocr_memo[digest] = text
+
+    def _read_texty(self, texty: dict[str, Any]) -> dict[str, str]:
+        """OCR of the images that passed the pixel test: ``digest -> text`` ('' under ``ocr_min_boxes``)."""
+        out: dict[str, str] = {}
+        for digest, image in texty.items():
+            self.ocr_runs += 1
+            OCR_COUNTS["runs"] += 1
+            n_boxes, read = self.read_text(image)
+            out[digest] = read if n_boxes >= self.ocr_min_boxes else ""
+            self._remember(digest, out[digest])
+        return out
 
     def image_vectors(self, images: list) -> np.ndarray:
-        """Photo vectors, blended with the OCR text's embedding for text-rich images."""
-        vecs = self.photo_vectors(images)
+        """Photo vectors, blended with the OCR text's embedding for text-rich images.
+
+        With 2+ inference threads and images for OCR in the batch, OCR (one thread: rapidocr's threads
+        spin) reads them in a worker thread while MobileNetV2 runs on the other threads, so both cores
+        work; the vectors are the same as one after the other."""
         if not self.ocr_enabled:
-            return vecs
-        for i, img in enumerate(images):
-            text = self.image_text(img)
+            return self.photo_vectors(images)
+        threads = inference_threads()
+        digests, known, texty = self._gate(images)
+        if threads > 1 and texty:
+            with ThreadPoolExecutor(1, thread_name_prefix="gme-ocr") as pool:
+                reading = pool.submit(self._read_texty, texty)
+                vecs = self.photo_vectors(images, threads - 1)
+                known.update(reading.result())
+        else:
+            vecs = self.photo_vectors(images)
+            known.update(self._read_texty(texty))
+        texts = [known[d] for d in digests]
+        for i, text in enumerate(texts):
             if len(text) >= self.ocr_min_chars:
                 ocr_vec = self.text.encode([text])[0]
                 vecs[i] = self.ocr_weight * ocr_vec + (1 - self.ocr_weight) * vecs[i]
