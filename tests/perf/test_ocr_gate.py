@@ -60,3 +60,19 @@ def test_offline_embedder_skips_ocr_on_gated_images():
     plain = draw_image(random.Random(3))
     runs = emb.ocr_runs
     assert emb.image_text(plain) == "" and emb.ocr_runs == runs and emb.ocr_skipped >= 1
+
+
+def test_ocr_beside_mobilenet_gives_the_vectors_of_one_after_the_other(monkeypatch):
+    from gme_data.retrieval.demo_photos import photo_caption_pairs
+    from gme_data.retrieval.offline import OfflineEmbedder
+
+    images, _ = photo_caption_pairs()
+    rng = random.Random(11)
+    batch = [*images[12:16], draw_image(rng), draw_image(rng, ["PRINTED", "WORDS", "ON", "A", "CARD"]), images[14]]
+    out = {}
+    for threads in ("1", "2"):
+        monkeypatch.setenv("GME_DATA_INFERENCE_THREADS", threads)
+        emb = OfflineEmbedder()  # a fresh OCR memo: both runs read every image
+        out[threads] = emb.image_vectors(batch)
+        assert emb.ocr_runs >= 2  # the page and the card went to OCR
+    np.testing.assert_array_equal(out["1"], out["2"])
