@@ -1,7 +1,8 @@
 """The one place where a library config gets a changed copy (experiment variants' overrides).
 
-Configs are constructed with keyword arguments and read by attribute only, so this module is the only
-code that knows how a config's fields are listed and copied (dataclasses today; pydantic models work too).
+Library configs are :class:`~gme_data.stage_config.StageConfig` models; this module adds what a grid
+file needs on top of :func:`~gme_data.stage_config.with_changes`: unknown keys listed with the allowed
+ones, and every error prefixed with where in the grid file the override came from.
 """
 
 from __future__ import annotations
@@ -10,24 +11,19 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from gme_data.errors import InvalidInputError
+from gme_data.stage_config import StageConfig, with_changes
 
-C = TypeVar("C")
-
-
-def config_fields(cls: type) -> tuple[str, ...]:
-    """Field names of a config class (a dataclass or a pydantic model)."""
-    model_fields = getattr(cls, "model_fields", None)
-    if isinstance(model_fields, Mapping):
-        return tuple(model_fields)
-    params = getattr(cls, "__dataclass_fields__", None)
-    if isinstance(params, Mapping):
-        return tuple(params)
-    raise TypeError(f"{cls.__name__} is neither a dataclass nor a pydantic model")
+C = TypeVar("C", bound=StageConfig)
 
 
-def config_values(config: Any) -> dict[str, Any]:
-    """Every field of ``config`` as a plain mapping (attribute reads only)."""
-    return {name: getattr(config, name) for name in config_fields(type(config))}
+def config_fields(cls: type[StageConfig]) -> tuple[str, ...]:
+    """Field names of a stage config class."""
+    return tuple(cls.model_fields)
+
+
+def config_values(config: StageConfig) -> dict[str, Any]:
+    """Every field of ``config`` as a plain mapping."""
+    return config.as_dict()
 
 
 def derive_config(config: C, overrides: Mapping[str, Any], where: str = "config") -> C:
@@ -35,13 +31,13 @@ def derive_config(config: C, overrides: Mapping[str, Any], where: str = "config"
 
     An unknown key or a value the constructor refuses raises :class:`InvalidInputError` naming ``where``.
     """
-    cls = type(config)
-    allowed = config_fields(cls)
+    allowed = config_fields(type(config))
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
-        raise InvalidInputError(f"{where}: unknown key(s) {unknown} for {cls.__name__} (allowed: {sorted(allowed)})")
+        raise InvalidInputError(f"{where}: unknown key(s) {unknown} for {type(config).__name__} "
+                                f"(allowed: {sorted(allowed)})")
     try:
-        return cls(**{**config_values(config), **dict(overrides)})
+        return with_changes(config, **overrides)
     except InvalidInputError as exc:
         raise InvalidInputError(f"{where}: {exc}") from exc
     except (TypeError, ValueError) as exc:
