@@ -16,15 +16,22 @@ from pathlib import Path
 _CONNECTIONS: dict[tuple[str, int, int], sqlite3.Connection] = {}
 
 
+def open_wal(path: str | Path, **connect: object) -> sqlite3.Connection:
+    """A new connection to ``path`` in WAL mode with ``synchronous=NORMAL`` and a 60 s busy timeout
+    (``connect``: more :func:`sqlite3.connect` options)."""
+    con = sqlite3.connect(path, timeout=60, **connect)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    return con
+
+
 def wal_connection(path: str | Path, schema: str) -> sqlite3.Connection:
     """This thread's connection to ``path`` (created with ``schema``, a CREATE ... IF NOT EXISTS statement)."""
     key = (str(path), os.getpid(), threading.get_ident())
     con = _CONNECTIONS.get(key)
     if con is None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(path, timeout=60)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
+        con = open_wal(path)
         con.execute(schema)
         con.commit()
         _CONNECTIONS[key] = con

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from gme_data.errors import InvalidInputError
+from gme_data.sqlite_wal import open_wal
 
 CACHE_MB_ENV = "GME_DATA_VECTOR_CACHE_MB"
 DEFAULT_CACHE_MB = 2048
@@ -79,10 +80,7 @@ class VectorCache:
     def _connection(self) -> sqlite3.Connection:
         """One connection per process (a forked child opens its own)."""
         if self._con is None or self._pid != os.getpid():
-            con = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA busy_timeout=60000")
+            con = open_wal(self.path, check_same_thread=False, isolation_level=None)
             self._con, self._pid = con, os.getpid()
         return self._con
 
