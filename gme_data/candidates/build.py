@@ -17,6 +17,7 @@ from gme_data.candidates.normalise import normalise_text
 from gme_data.errors import InvalidInputError
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
+from gme_data.tables import corpus_text
 
 STAGE = "candidates"
 KIND = "candidate"
@@ -38,9 +39,10 @@ def get_classifier(config: CandidatesConfig) -> DomainClassifier:
 
 
 def classification_text(title: str | None, text: str | None) -> str | None:
-    """What the classifier reads: ``"<title>. <text>"`` (either part may be missing)."""
-    parts = [p for p in (title, text) if p]
-    return ". ".join(parts) if parts else None
+    """What the classifier reads: GME's corpus text (:func:`gme_data.tables.corpus_text`, ``title + " " +
+    text``), the same string the consistency filter, mining and evaluation embed, so a paragraph is
+    embedded once per model (the vector cache serves the later stages). None when both parts are empty."""
+    return corpus_text(title or None, text or None)
 
 
 def _check_columns(raw_df: pd.DataFrame) -> None:

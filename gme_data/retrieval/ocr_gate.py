@@ -46,9 +46,7 @@ class OcrGate:
         strong = np.abs(dx) > self.edge_threshold
         sign = np.sign(dx) * strong
         # a flip: a rising edge followed by a falling one (or back) along the row, i.e. a stroke
-        last = np.zeros_like(sign)
-        for col in range(1, w):  # carry the last edge sign across flat stroke interiors
-            last[:, col] = np.where(sign[:, col - 1] != 0, sign[:, col - 1], last[:, col - 1])
+        last = previous_edge_sign(sign)
         flips = (sign != 0) & (last != 0) & (sign != last)
         hh, ww = (h // c) * c, (w // c) * c
         density = strong[:hh, :ww].reshape(hh // c, c, ww // c, c).mean(axis=(1, 3))
@@ -57,6 +55,17 @@ class OcrGate:
 
     def may_hold_text(self, image: Image.Image | np.ndarray) -> bool:
         return self.texty_cells(image) >= self.min_cells
+
+
+def previous_edge_sign(sign: np.ndarray) -> np.ndarray:
+    """Per pixel, the sign of the nearest edge strictly left of it in its row (0 when none): the last
+    edge sign carried across flat stroke interiors, as a forward fill (no Python loop over columns)."""
+    h, w = sign.shape
+    at = np.where(sign != 0, np.arange(w)[None, :], -1)
+    np.maximum.accumulate(at, axis=1, out=at)  # last edge column at or left of each pixel
+    before = np.full_like(at, -1)
+    before[:, 1:] = at[:, :-1]
+    return np.where(before >= 0, np.take_along_axis(sign, np.maximum(before, 0), axis=1), 0).astype(sign.dtype)
 
 
 DEFAULT_GATE = OcrGate()

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,13 @@ def minilm_path() -> Path:
 
 
 POOLINGS = ("mean", "last")
+
+
+def _task_queue(images: dict[str, Any]) -> queue.SimpleQueue:
+    tasks: queue.SimpleQueue = queue.SimpleQueue()
+    for item in images.items():
+        tasks.put(item)
+    return tasks
 
 
 class MiniLMText:
@@ -161,7 +170,9 @@ class OfflineEmbedder(Embedder):
         self.classifier = load_mobilenet_v2()
         self.class_names = imagenet_class_names()
         self.prompt_embeddings = self._prompt_embeddings(prompt_cache_dir)
-        self._ocr: Any = None
+        self._ocr_local = threading.local()  # one rapidocr engine per thread that reads
+        self._ocr_pool: ThreadPoolExecutor | None = None
+        self._ocr_lock = threading.Lock()
         self.ocr_gate = DEFAULT_GATE
         self.ocr_runs = 0  # images OCR read / the pixel test skipped, in this process
         self.ocr_skipped = 0
@@ -227,14 +238,17 @@ class OfflineEmbedder(Embedder):
         return l2_normalize(probs @ self.prompt_embeddings)
 
     def _ocr_engine(self) -> Any:
-        if self._ocr is None:
+        """This thread's rapidocr engine (built on first use; engines are not shared between threads)."""
+        engine = getattr(self._ocr_local, "engine", None)
+        if engine is None:
             from rapidocr import RapidOCR
 
             quiet = {"Global.log_level": "error", "Global.use_cls": False,
                      "EngineConfig.onnxruntime.intra_op_num_threads": spinning_threads()}
-            self._ocr = RapidOCR(params={**quiet, "Det.limit_side_len": 480, "Det.limit_type": "max"})
+            engine = RapidOCR(params={**quiet, "Det.limit_side_len": 480, "Det.limit_type": "max"})
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        return self._ocr
+            self._ocr_local.engine = engine
+        return engine
 
     def read_text(self, image) -> tuple[int, str]:
         """(text boxes found, text read) by one rapidocr pass (detection at longest side 480)."""
@@ -254,64 +268,81 @@ class OfflineEmbedder(Embedder):
     def image_text(self, image) -> str:
         """OCR text of a text-rich image ('' for photos: the pixel test fails or fewer than ``ocr_min_boxes``
         text boxes); memoised."""
-        digests, known, texty = self._gate([image])
-        known.update(self._read_texty(texty))
+        digests, known, todo = self._recall([image])
+        known.update(self._drain(_task_queue(todo)))
         return known[digests[0]]
 
-    def _gate(self, images: list) -> tuple[list[str], dict[str, str], dict[str, Any]]:
-        """Content digests of ``images``, the texts already known (memoised, or '' when the pixel test
-        fails; those are memoised now) and ``digest -> image`` of the images OCR has to read."""
+    def _recall(self, images: list) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+        """Content digests of ``images``, the texts already known (memoised) and ``digest -> image`` of
+        the others (each still to go through the pixel test and, if it passes, OCR)."""
         digests = [hashlib.sha1(np.asarray(img).tobytes()).hexdigest() for img in images]
         known: dict[str, str] = {}
-        texty: dict[str, Any] = {}
+        todo: dict[str, Any] = {}
         for digest, image in zip(digests, images, strict=True):
-            if digest in known or digest in texty:
+            if digest in known or digest in todo:
                 continue
             if digest in self._ocr_memo:
                 known[digest] = self._ocr_memo[digest]
-            elif self.ocr_gate.may_hold_text(image):
-                texty[digest] = image
             else:
-                self.ocr_skipped += 1
-                OCR_COUNTS["skipped"] += 1
-                known[digest] = ""
-                self._remember(digest, "")
-        return digests, known, texty
+                todo[digest] = image
+        return digests, known, todo
 
     def _remember(self, digest: str, text: str) -> None:
         if len(self._ocr_memo) >= 4096:
             self._ocr_memo.clear()
         self._ocr_memo[digest] = text
 
-    def _read_texty(self, texty: dict[str, Any]) -> dict[str, str]:
-        """OCR of the images that passed the pixel test: ``digest -> text`` ('' under ``ocr_min_boxes``)."""
+    def _read(self, image) -> str | None:
+        """The text OCR keeps for ``image`` ('' under ``ocr_min_boxes`` boxes), or None when the pixel test
+        says it holds no text (OCR never runs)."""
+        if not self.ocr_gate.may_hold_text(image):
+            return None
+        n_boxes, read = self.read_text(image)
+        return read if n_boxes >= self.ocr_min_boxes else ""
+
+    def _drain(self, tasks: queue.SimpleQueue) -> dict[str, str]:
+        """Gate and read ``(digest, image)`` tasks until the queue is empty: ``digest -> text``. Several
+        threads may drain one queue; an image's text does not depend on which thread read it."""
         out: dict[str, str] = {}
-        for digest, image in texty.items():
-            self.ocr_runs += 1
-            OCR_COUNTS["runs"] += 1
-            n_boxes, read = self.read_text(image)
-            out[digest] = read if n_boxes >= self.ocr_min_boxes else ""
-            self._remember(digest, out[digest])
-        return out
+        while True:
+            try:
+                digest, image = tasks.get_nowait()
+            except queue.Empty:
+                return out
+            text = self._read(image)
+            out[digest] = text or ""
+            with self._ocr_lock:
+                if text is None:
+                    self.ocr_skipped += 1
+                    OCR_COUNTS["skipped"] += 1
+                else:
+                    self.ocr_runs += 1
+                    OCR_COUNTS["runs"] += 1
+                self._remember(digest, out[digest])
 
     def image_vectors(self, images: list) -> np.ndarray:
         """Photo vectors, blended with the OCR text's embedding for text-rich images.
 
-        With 2+ inference threads and images for OCR in the batch, OCR (one thread: rapidocr's threads
-        spin) reads them in a worker thread while MobileNetV2 runs on the other threads, so both cores
-        work; the vectors are the same as one after the other."""
+        With 2+ inference threads, a worker thread takes the batch's images through the pixel test and
+        OCR (one single-threaded rapidocr engine per thread: its threads spin) while MobileNetV2 runs on
+        the other threads; once the photo vectors are done this thread takes images from the same queue
+        too, so both cores work until the last one is read. The vectors are the same as one after the
+        other."""
         if not self.ocr_enabled:
             return self.photo_vectors(images)
         threads = inference_threads()
-        digests, known, texty = self._gate(images)
-        if threads > 1 and texty:
-            with ThreadPoolExecutor(1, thread_name_prefix="gme-ocr") as pool:
-                reading = pool.submit(self._read_texty, texty)
-                vecs = self.photo_vectors(images, threads - 1)
-                known.update(reading.result())
+        digests, known, todo = self._recall(images)
+        tasks = _task_queue(todo)
+        if threads > 1 and todo:
+            if self._ocr_pool is None:  # one long-lived worker, so its engine is built once
+                self._ocr_pool = ThreadPoolExecutor(1, thread_name_prefix="gme-ocr")
+            reading = self._ocr_pool.submit(self._drain, tasks)
+            vecs = self.photo_vectors(images, threads - 1)
+            known.update(self._drain(tasks))
+            known.update(reading.result())
         else:
             vecs = self.photo_vectors(images)
-            known.update(self._read_texty(texty))
+            known.update(self._drain(tasks))
         texts = [known[d] for d in digests]
         for i, text in enumerate(texts):
             if len(text) >= self.ocr_min_chars:

@@ -26,6 +26,10 @@ from gme_data.retrieval.vector_cache import VectorCache
 #: benchmarks/synthesis_scale_notes.md)
 DEFAULT_BATCH_SIZE = 8
 MEMO_LIMIT = 100_000
+#: process-wide count of texts served from an encoder's in-process memo (content embedded or loaded
+#: earlier in this process: e.g. the consistency filter reusing the classifier's paragraph vectors when
+#: stages run in one process); the vector cache counts its own hits and misses
+MEMO_COUNTS = {"hits": 0}
 
 
 @lru_cache(maxsize=8)
@@ -72,6 +76,7 @@ class SharedTextEncoder:
         keys = [self._key(t) for t in texts]
         with self._lock:
             todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in self._memo}
+            MEMO_COUNTS["hits"] += len(set(keys)) - len(todo)
             if todo:
                 store = cache if cache is not None else text_vector_cache()
                 found = store.get_many(list(todo), self.dim)

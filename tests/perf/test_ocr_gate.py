@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,41 @@ def test_ocr_beside_mobilenet_gives_the_vectors_of_one_after_the_other(monkeypat
         out[threads] = emb.image_vectors(batch)
         assert emb.ocr_runs >= 2  # the page and the card went to OCR
     np.testing.assert_array_equal(out["1"], out["2"])
+
+
+def test_two_threads_share_the_ocr_queue_and_give_the_same_vectors(monkeypatch):
+    from gme_data.retrieval.offline import OfflineEmbedder
+
+    rng = random.Random(5)
+    words = "GRAND OPENING SALE TODAY ONLY FRESH BREAD AND COFFEE".split()
+    batch = [draw_image(rng, rng.sample(words, 6)) for _ in range(10)] + [draw_image(rng) for _ in range(4)]
+    out, readers = {}, {}
+    for threads in ("1", "2"):
+        monkeypatch.setenv("GME_DATA_INFERENCE_THREADS", threads)
+        emb = OfflineEmbedder()
+        seen: set[str] = set()
+        real_read = emb.read_text
+
+        def read_and_note(image, real_read=real_read, seen=seen):
+            seen.add(threading.current_thread().name)
+            return real_read(image)
+
+        monkeypatch.setattr(emb, "read_text", read_and_note)
+        out[threads] = emb.image_vectors(batch)
+        readers[threads] = seen
+        assert emb.ocr_runs >= 10  # every card with printed words went to OCR
+    assert len(readers["1"]) == 1
+    # the worker and, once MobileNetV2 is done, this thread both read from the queue
+    assert any(name.startswith("gme-ocr") for name in readers["2"]) and threading.current_thread().name in readers["2"]
+    np.testing.assert_array_equal(out["1"], out["2"])
+
+
+def test_previous_edge_sign_matches_the_column_by_column_carry():
+    from gme_data.retrieval.ocr_gate import previous_edge_sign
+
+    rng = np.random.default_rng(4)
+    sign = rng.choice([-1.0, 0.0, 0.0, 0.0, 1.0], size=(37, 53)).astype(np.float32)
+    want = np.zeros_like(sign)
+    for col in range(1, sign.shape[1]):
+        want[:, col] = np.where(sign[:, col - 1] != 0, sign[:, col - 1], want[:, col - 1])
+    np.testing.assert_array_equal(previous_edge_sign(sign), want)

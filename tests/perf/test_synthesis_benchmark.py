@@ -46,5 +46,7 @@ def test_benchmark_runs_end_to_end_against_a_baseline_rev(tmp_path):
     assert Path(base["code"]).name == "tree" and Path(ours["code"]) == REPO
     for stage in ("raw_corpus", "candidates", "generated_queries", "fused_queries", "filtered_samples"):
         assert ours["metadata"][stage]["items_per_s"] > 0  # every synthesis asset reports its throughput
+    # the consistency filter reuses the classifier's paragraph vectors (one process: from the memo)
+    assert ours["metadata"]["filtered_samples"]["vector_memo_hits"] >= ours["rows"]["candidates"]
     assert "| paragraphs |" in proc.stdout and "end to end" in proc.stdout
     assert not (tmp_path / "work" / "home-ours-9").exists()
