@@ -68,6 +68,15 @@ def corpus_text(title: Any, text: Any) -> str | None:
     return text if text is not None else title
 
 
+def passage_text(title: Any, text: Any) -> str | None:
+    """What the MiniLM text models read for a candidate paragraph: ``"<title>. <text>"`` (either part may
+    be missing; None when both are). The domain classifier and the consistency filter's corpus both read
+    this one string, so a paragraph is embedded once per model (the vector cache serves the second);
+    GME's own corpus text for training and evaluation stays :func:`corpus_text`."""
+    parts = [p for p in (clean(title), clean(text)) if p]
+    return ". ".join(str(p) for p in parts) if parts else None
+
+
 def require_columns(df: Any, columns: Iterable[str], table: str) -> None:
     """:class:`InvalidInputError` naming ``table`` unless ``df`` is a DataFrame holding ``columns``."""
     if not isinstance(df, pd.DataFrame):

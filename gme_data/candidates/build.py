@@ -17,7 +17,7 @@ from gme_data.candidates.normalise import normalise_text
 from gme_data.errors import InvalidInputError
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
-from gme_data.tables import corpus_text
+from gme_data.tables import passage_text
 
 STAGE = "candidates"
 KIND = "candidate"
@@ -39,10 +39,9 @@ def get_classifier(config: CandidatesConfig) -> DomainClassifier:
 
 
 def classification_text(title: str | None, text: str | None) -> str | None:
-    """What the classifier reads: GME's corpus text (:func:`gme_data.tables.corpus_text`, ``title + " " +
-    text``), the same string the consistency filter, mining and evaluation embed, so a paragraph is
-    embedded once per model (the vector cache serves the later stages). None when both parts are empty."""
-    return corpus_text(title or None, text or None)
+    """What the classifier reads: :func:`gme_data.tables.passage_text`, ``"<title>. <text>"`` (either part
+    may be missing), the string the consistency filter embeds for the candidate too."""
+    return passage_text(title, text)
 
 
 def _check_columns(raw_df: pd.DataFrame) -> None:

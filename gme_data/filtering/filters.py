@@ -2,7 +2,9 @@
 
 1. image-text score below the embedder's threshold (GME: CLIP score < 0.2) -> ``image_score_below_threshold``
 2. consistency: a text retriever must rank the positive in its top-k (20) among all candidate
-   texts -> ``consistency_rank_above_k``
+   texts -> ``consistency_rank_above_k`` (a candidate reads as the domain classifier read it,
+   ``"<title>. <text>"``, so its vector comes from the cache; a positive outside the candidates table
+   reads as its ``pos_text``)
 3. dedup: exact (query, positive) pairs -> ``duplicate_pair``; near-duplicate queries for the same
    positive (text cosine + image pHash) -> ``near_duplicate``
 4. rules: ``answer_leak``, ``entity_leak``, ``query_too_short``, ``query_too_long``
@@ -29,7 +31,7 @@ from gme_data.filtering.dedup import find_duplicates, image_key, normalize_text
 from gme_data.filtering.text_retriever import TextRetriever, load_text_retriever
 from gme_data.lineage import StageOutput
 from gme_data.records import stable_id
-from gme_data.tables import clean, corpus_text, require_columns
+from gme_data.tables import clean, passage_text, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +148,7 @@ class _Run:
         if self.candidates is not None:
             ids, texts = [], []
             for c in self.candidates.to_dict("records"):
-                t = corpus_text(c.get("title"), c.get("text"))
+                t = passage_text(c.get("title"), c.get("text"))  # the classifier's string: no new embedding
                 if t is not None:
                     ids.append(c["id"])
                     texts.append(t)
