@@ -71,11 +71,19 @@ class VectorCache:
         self._pid = -1
         con = self._connection()
         with self._lock:
-            con.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)")
-            cols = {row[1] for row in con.execute("PRAGMA table_info(emb)")}
-            if "used" not in cols:  # a cache written before the size bound existed
-                con.execute("ALTER TABLE emb ADD COLUMN used REAL DEFAULT 0")
-            con.execute("CREATE INDEX IF NOT EXISTS emb_used ON emb(used)")
+            # one transaction, so processes opening a new cache together do not both add the column
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB, "
+                            "used REAL DEFAULT 0)")
+                cols = {row[1] for row in con.execute("PRAGMA table_info(emb)")}
+                if "used" not in cols:  # a cache written before the size bound existed
+                    con.execute("ALTER TABLE emb ADD COLUMN used REAL DEFAULT 0")
+                con.execute("CREATE INDEX IF NOT EXISTS emb_used ON emb(used)")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     def _connection(self) -> sqlite3.Connection:
         """One connection per process (a forked child opens its own)."""
