@@ -60,8 +60,7 @@ class OcrGate:
 def previous_edge_sign(sign: np.ndarray) -> np.ndarray:
     """Per pixel, the sign of the nearest edge strictly left of it in its row (0 when none): the last
     edge sign carried across flat stroke interiors, as a forward fill (no Python loop over columns)."""
-    h, w = sign.shape
-    at = np.where(sign != 0, np.arange(w)[None, :], -1)
+    at = np.where(sign != 0, np.arange(sign.shape[1])[None, :], -1)
     np.maximum.accumulate(at, axis=1, out=at)  # last edge column at or left of each pixel
     before = np.full_like(at, -1)
     before[:, 1:] = at[:, :-1]

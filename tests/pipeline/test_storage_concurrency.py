@@ -148,6 +148,15 @@ ONE_WRITE = textwrap.dedent("""
 """)
 
 
+def _wake_and_stop(*procs: subprocess.Popen | None) -> None:
+    """Resume (SIGCONT) and stop the process group of each started writer, frozen or not."""
+    for p in procs:
+        if p is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGCONT)
+            stop_group(p)
+
+
 def _freeze_a_mid_write_then_write_b(tmp_path: Path, rows: int) -> bool:
     """Run writer A until its temporary file exists, freeze it, let writer B write, thaw A.
     False when A finished before it could be frozen (the caller tries again)."""
@@ -179,11 +188,7 @@ def _freeze_a_mid_write_then_write_b(tmp_path: Path, rows: int) -> bool:
         b.wait(timeout=120)
         return True
     finally:
-        for p in (a, b):
-            if p is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGCONT)
-                stop_group(p)
+        _wake_and_stop(a, b)
 
 
 def test_writer_frozen_mid_write_neither_fails_nor_breaks_the_other_writers_shard(tmp_path: Path) -> None:
@@ -252,11 +257,7 @@ def test_run_paused_between_lineage_and_shard_cannot_interleave_with_another(tmp
         assert a.wait(timeout=120) == 0, log_tail(tmp_path / "a.log")
         assert b.wait(timeout=120) == 0, log_tail(tmp_path / "b.log")
     finally:
-        for p in (a, b):
-            if p is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGCONT)
-                stop_group(p)
+        _wake_and_stop(a, b)
     from gme_data.lineage import LineageStore
 
     table = pd.read_parquet(shard)
